@@ -1,0 +1,4 @@
+from snapcli.cli.app import main
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""Loading a resolved model with a sensible dtype/device, and honest offline errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from snapcli.errors import SnapError
+from snapcli.models.registry import ResolvedModel, resolve_model
+
+_DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
+           "float16": "float16", "fp16": "float16"}
+
+
+def pick_device(device: str | None = None) -> str:
+    import torch
+
+    if device and device != "auto":
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def pick_dtype(dtype: str | None, device: str):
+    """bf16 on GPUs that support it, fp32 on CPU (bf16 matmuls are slow on most CPUs)."""
+    import torch
+
+    if dtype and dtype != "auto":
+        if dtype not in _DTYPES:
+            raise SnapError(f"unknown dtype '{dtype}' (use auto, float32, bfloat16, float16)")
+        return getattr(torch, _DTYPES[dtype])
+    if device.startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+def _offline_error(rm: ResolvedModel, err: Exception) -> SnapError:
+    return SnapError(
+        f"model '{rm.path_or_id}' is not available offline (not in the local Hugging Face cache and the hub is "
+        f"unreachable: {type(err).__name__}); download it where the hub is reachable and pass its local directory "
+        "(--model /path/to/model), or use the embedded 'smollm2'"
+    )
+
+
+def load_tokenizer(name: str, ws=None, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
+
+    rm = resolve_model(name, ws)
+    try:
+        tok = AutoTokenizer.from_pretrained(rm.path_or_id, trust_remote_code=trust_remote_code)
+    except OSError as e:
+        if rm.kind == "hub":
+            raise _offline_error(rm, e) from None
+        raise SnapError(f"cannot load tokenizer from {rm.path_or_id}: {e}") from None
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_causal_lm(
+    name: str,
+    ws=None,
+    dtype: str | None = None,
+    device: str | None = None,
+    trust_remote_code: bool = False,
+    **kwargs: Any,
+):
+    """(model, tokenizer) for an alias, hub id, local dir or train artifact ref; eval mode, on `device`."""
+    from transformers import AutoModelForCausalLM
+
+    rm = resolve_model(name, ws)
+    dev = pick_device(device)
+    torch_dtype = pick_dtype(dtype, dev)
+    tok = load_tokenizer(name, ws, trust_remote_code)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            rm.path_or_id, dtype=torch_dtype, trust_remote_code=trust_remote_code, **kwargs
+        )
+    except OSError as e:
+        if rm.kind == "hub":
+            raise _offline_error(rm, e) from None
+        raise SnapError(f"cannot load model from {rm.path_or_id}: {e}") from None
+    model.to(dev)
+    model.eval()
+    if model.generation_config is not None and model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = tok.pad_token_id
+    return model, tok
