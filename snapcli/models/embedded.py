@@ -59,6 +59,9 @@ def ensure_smollm2() -> Path:
         import torch
         from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
+        from snapcli.models.loading import quiet_transformers
+
+        quiet_transformers()
         gguf = smollm2_gguf()
         try:
             tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)

@@ -40,9 +40,22 @@ def _offline_error(rm: ResolvedModel, err: Exception) -> SnapError:
     )
 
 
+def quiet_transformers() -> None:
+    """transformers' own progress bars and warnings would interleave with snap's rich display."""
+    import os
+
+    if os.environ.get("SNAP_VERBOSE"):
+        return
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
 def load_tokenizer(name: str, ws=None, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
+    quiet_transformers()
     rm = resolve_model(name, ws)
     try:
         tok = AutoTokenizer.from_pretrained(rm.path_or_id, trust_remote_code=trust_remote_code)

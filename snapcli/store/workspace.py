@@ -82,6 +82,14 @@ class Workspace:
         mf = read_manifest(path)
         return Artifact(path=path, stage=stage, version=version, manifest=mf, content_hash=mf.get("content_hash", ""))
 
+    def find_derived(self, stage: str, input_name: str, source: Artifact) -> Artifact | None:
+        """Latest `stage` artifact whose input `input_name` had `source`'s content (e.g. the augment of a filter)."""
+        for art in reversed(self.artifacts(stage)):
+            inp = art.manifest.get("inputs", {}).get(input_name) or {}
+            if inp.get("content_hash") == source.content_hash:
+                return art
+        return None
+
     # ---------------------------------------------------------------- refs
     def resolve(self, ref: str | Path | Artifact) -> Artifact:
         """stage@latest | stage@vN | stage@<hash-prefix> | stage | path to Parquet file/dir/version dir."""
