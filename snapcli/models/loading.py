@@ -52,13 +52,20 @@ def quiet_transformers() -> None:
     hf_logging.disable_progress_bar()
 
 
+def _hub_kwargs(rm: ResolvedModel) -> dict[str, Any]:
+    """Offline machines read the local HF cache only, instead of retrying the network for a minute."""
+    from snapcli.models.hub import hub_reachable
+
+    return {"local_files_only": True} if rm.kind == "hub" and not hub_reachable() else {}
+
+
 def load_tokenizer(name: str, ws=None, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
     quiet_transformers()
     rm = resolve_model(name, ws)
     try:
-        tok = AutoTokenizer.from_pretrained(rm.path_or_id, trust_remote_code=trust_remote_code)
+        tok = AutoTokenizer.from_pretrained(rm.path_or_id, trust_remote_code=trust_remote_code, **_hub_kwargs(rm))
     except OSError as e:
         if rm.kind == "hub":
             raise _offline_error(rm, e) from None
@@ -85,7 +92,7 @@ def load_causal_lm(
     tok = load_tokenizer(name, ws, trust_remote_code)
     try:
         model = AutoModelForCausalLM.from_pretrained(
-            rm.path_or_id, dtype=torch_dtype, trust_remote_code=trust_remote_code, **kwargs
+            rm.path_or_id, dtype=torch_dtype, trust_remote_code=trust_remote_code, **_hub_kwargs(rm), **kwargs
         )
     except OSError as e:
         if rm.kind == "hub":

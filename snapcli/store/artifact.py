@@ -85,6 +85,25 @@ class Artifact:
         return {t: pq.ParquetFile(self.table_path(t)).metadata.num_rows for t in self.tables()}
 
 
+def read_table_file(path: Path) -> pa.Table:
+    """A Parquet, JSONL or CSV file as an Arrow table (what users hand-edit)."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            return pq.read_table(path)
+        if suffix in (".jsonl", ".ndjson", ".json"):
+            import pandas as pd
+
+            return pa.Table.from_pandas(pd.read_json(path, lines=suffix != ".json"), preserve_index=False)
+        if suffix == ".csv":
+            import pyarrow.csv as pacsv
+
+            return pacsv.read_csv(path)
+    except (pa.ArrowInvalid, ValueError, OSError) as e:
+        raise SnapError(f"cannot read {path}: {' '.join(str(e).split())[:200]}") from None
+    raise SnapError(f"{path}: unsupported file type '{suffix}' (use .parquet, .jsonl or .csv)")
+
+
 def plain_artifact(path: Path) -> Artifact:
     """A Parquet file, or a dir of Parquet files, that was not written by snap."""
     if path.is_file():

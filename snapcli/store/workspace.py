@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from snapcli.errors import SnapError
-from snapcli.store.artifact import Artifact, plain_artifact
+from snapcli.store.artifact import Artifact, plain_artifact, read_table_file
 from snapcli.store.hashing import file_sha256, json_sha256, tree_sha256
 from snapcli.store.manifest import MANIFEST, base_manifest, now_iso, read_manifest, scrub
 from snapcli.store.schema import validate_table
@@ -235,9 +235,14 @@ class Workspace:
                         content_hash=manifest["content_hash"])
 
     def import_table(self, path: Path, stage: str, table: str) -> Artifact:
-        """Register a hand-made Parquet as a new version of `stage` (schema checked)."""
-        src = plain_artifact(Path(path))
-        tbl = src.read_table(table)
+        """Register a hand-made Parquet (or JSONL/CSV) file as a new version of `stage` (schema checked)."""
+        path = Path(path)
+        if path.is_file() and path.suffix != ".parquet":
+            tbl = read_table_file(path)
+            src = Artifact(path=path, content_hash=file_sha256(path))
+        else:
+            src = plain_artifact(path)
+            tbl = src.read_table(table)
         validate_table(stage, table, tbl, source=str(path))
 
         def write(w: StageWriter) -> None:

@@ -1,0 +1,143 @@
+"""The backend interface every LLM backend implements, with the request cache and usage accounting built in.
+
+A backend only knows how to turn conversations into replies (`_complete`); looking requests up in the cache,
+writing each finished reply back as soon as it exists (so a killed run replays it), and counting tokens is
+shared here so every backend behaves the same way.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from snapcli.llm.cache import LLMCache
+
+Messages = list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Decoding parameters; part of the cache key, so two runs with different settings never share replies."""
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_tokens: int = 256
+    seed: int | None = None
+
+
+@dataclass
+class Completion:
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached: bool = False
+
+
+@dataclass
+class ModelUsage:
+    requests: int = 0
+    cached: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    retries: int = 0
+
+
+@dataclass
+class Usage:
+    """Per-model token and request counts, written to the manifest so a run's cost is auditable."""
+
+    models: dict[str, ModelUsage] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, model: str, c: Completion | None = None, retries: int = 0) -> None:
+        with self._lock:
+            u = self.models.setdefault(model, ModelUsage())
+            u.retries += retries
+            if c is None:
+                return
+            if c.cached:
+                u.cached += 1
+            else:
+                u.requests += 1
+                u.prompt_tokens += c.prompt_tokens
+                u.completion_tokens += c.completion_tokens
+
+    def to_dict(self) -> dict[str, Any]:
+        return {m: asdict(u) for m, u in sorted(self.models.items())}
+
+    @property
+    def new_requests(self) -> int:
+        return sum(u.requests for u in self.models.values())
+
+
+class LLMBackend(ABC):
+    """Chat completion for many conversations at once; subclasses implement `_complete` only."""
+
+    name: str = ""
+
+    def __init__(self, cache: LLMCache | None = None):
+        self.cache = cache
+        self.usage = Usage()
+
+    @abstractmethod
+    def identity(self) -> dict[str, Any]:
+        """What besides the model and messages decides a reply (e.g. the endpoint); part of the cache key."""
+
+    @abstractmethod
+    def _complete(
+        self, model: str, conversations: Sequence[Messages], sampling: Sampling,
+        on_result: Callable[[int, Completion], None],
+    ) -> None:
+        """Produce a reply for each conversation, calling on_result(index, completion) as each one finishes."""
+
+    @abstractmethod
+    def default_model(self, role: str) -> str:
+        """The model used when the user names none; role is "question" or "response" (paper: strong vs cheap)."""
+
+    def describe(self, model: str) -> str:
+        return f"{self.name}:{model}"
+
+    def chat_many(
+        self,
+        model: str,
+        conversations: Sequence[Messages],
+        sampling: Sampling,
+        on_done: Callable[[int], None] | None = None,
+    ) -> list[Completion]:
+        """Replies in input order; cached ones are free, new ones are cached the moment they arrive."""
+        results: list[Completion | None] = [None] * len(conversations)
+        keys: list[str] = []
+        todo: list[int] = []
+        ident = {"backend": self.name, **self.identity()}
+        for i, conv in enumerate(conversations):
+            key = LLMCache.key(ident, model, conv, sampling)
+            keys.append(key)
+            hit = self.cache.get(key) if self.cache else None
+            if hit is not None:
+                c = Completion(hit["text"], hit.get("prompt_tokens", 0), hit.get("completion_tokens", 0), cached=True)
+                results[i] = c
+                self.usage.add(model, c)
+            else:
+                todo.append(i)
+        if on_done and len(conversations) - len(todo):
+            on_done(len(conversations) - len(todo))
+        if todo:
+            def record(j: int, c: Completion) -> None:
+                i = todo[j]
+                results[i] = c
+                self.usage.add(model, c)
+                if self.cache is not None:
+                    self.cache.put(keys[i], {"text": c.text, "prompt_tokens": c.prompt_tokens,
+                                             "completion_tokens": c.completion_tokens, "model": model,
+                                             "backend": self.name})
+                if on_done:
+                    on_done(1)
+
+            self._complete(model, [conversations[i] for i in todo], sampling, record)
+        missing = [i for i, r in enumerate(results) if r is None]
+        if missing:  # a backend bug, never user input
+            raise RuntimeError(f"{self.name} backend returned no reply for {len(missing)} request(s)")
+        return results  # type: ignore[return-value]

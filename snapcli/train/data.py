@@ -1,0 +1,110 @@
+"""Training data: forget/retain rows -> chat-templated token ids with response-only labels, a resumable order.
+
+Balancing L_f and L_r: batches are *paired*. Every micro-batch holds `batch_size` forget examples and
+`batch_size` retain examples, run through the model in one forward pass; L_f and L_r are the means of the
+per-example NLLs of each half, so both terms get equal weight on every step whatever the sizes of the two sets.
+An epoch is one pass over the forget set; the retain set is walked in its own shuffled order and wraps around
+(a larger retain set is covered over several epochs, a smaller one is repeated).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import pandas as pd
+import torch
+
+from snapcli.errors import SnapError
+from snapcli.models.generation import render_chat
+
+IGNORE = -100
+REQUIRED = ("question", "response")
+
+
+def train_rows(df: pd.DataFrame, source: str, what: str) -> pd.DataFrame:
+    """The split=train rows with a question and a response; a clear error for anything unusable."""
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise SnapError(
+            f"{what} data {source} is missing column(s) {', '.join(missing)} (has: {', '.join(df.columns) or 'none'})"
+        )
+    if "split" in df.columns:
+        df = df[df["split"].astype(str) == "train"]
+    df = df[df["question"].notna() & df["response"].notna()]
+    df = df[(df["question"].astype(str).str.strip() != "") & (df["response"].astype(str).str.strip() != "")]
+    return df.reset_index(drop=True)
+
+
+@dataclass
+class Example:
+    input_ids: list[int]
+    labels: list[int]
+
+
+def encode(tok, question: str, response: str, max_length: int, loss_on: str = "response") -> Example:
+    """Chat-template the pair; labels cover the assistant turn (or everything with loss_on='all')."""
+    user = [{"role": "user", "content": question}]
+    prompt = render_chat(tok, user, add_generation_prompt=True)
+    full = render_chat(tok, [*user, {"role": "assistant", "content": response}], add_generation_prompt=False)
+    if full.startswith(prompt):
+        p_ids = tok(prompt, add_special_tokens=False)["input_ids"]
+        r_ids = tok(full[len(prompt):], add_special_tokens=False)["input_ids"]
+    else:  # a template that renders the prompt differently inside a full conversation
+        p_ids = tok(prompt, add_special_tokens=False)["input_ids"]
+        r_ids = tok(response + (tok.eos_token or ""), add_special_tokens=False)["input_ids"]
+    if len(p_ids) + len(r_ids) > max_length:
+        r_ids = r_ids[: max(1, max_length - min(len(p_ids), max_length // 2))]
+        p_ids = p_ids[len(p_ids) - (max_length - len(r_ids)):] if max_length > len(r_ids) else []
+    ids = p_ids + r_ids
+    labels = ([IGNORE] * len(p_ids) + r_ids) if loss_on == "response" else list(ids)
+    return Example(ids, labels)
+
+
+def encode_all(tok, df: pd.DataFrame, max_length: int, loss_on: str) -> list[Example]:
+    return [encode(tok, str(q), str(r), max_length, loss_on) for q, r in zip(df["question"], df["response"])]
+
+
+def collate(examples: list[Example], pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-padded batch; padding is masked out of attention and labels."""
+    width = max(len(e.input_ids) for e in examples)
+    ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(examples), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(examples), width), dtype=torch.long)
+    for i, e in enumerate(examples):
+        n = len(e.input_ids)
+        ids[i, :n] = torch.tensor(e.input_ids)
+        labels[i, :n] = torch.tensor(e.labels)
+        mask[i, :n] = 1
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+@lru_cache(maxsize=64)
+def permutation(n: int, seed: int, epoch: int, salt: int) -> tuple[int, ...]:
+    """The order of epoch `epoch`: a pure function of (seed, epoch), so a resumed run sees the same data order."""
+    g = torch.Generator().manual_seed(seed * 7919 + epoch * 104729 + salt)
+    return tuple(torch.randperm(n, generator=g).tolist())
+
+
+class PairedOrder:
+    """Which forget and retain examples form micro-batch `m` of the run; stateless, so resume = skip to m."""
+
+    def __init__(self, n_forget: int, n_retain: int, batch: int, seed: int, rank: int = 0, world: int = 1):
+        self.nf, self.nr, self.b = n_forget, n_retain, batch
+        self.seed, self.rank, self.world = seed, rank, world
+        self.per_epoch = max(1, -(-n_forget // (batch * world)))  # micro-batches per rank per epoch
+
+    def micro(self, m: int) -> tuple[int, list[int], list[int]]:
+        """(epoch, forget indices, retain indices) of this rank's micro-batch number m (0-based, global count)."""
+        epoch, pos = divmod(m, self.per_epoch)
+        perm = permutation(self.nf, self.seed, epoch, 1)
+        start = (pos * self.world + self.rank) * self.b
+        f_idx = [perm[(start + i) % self.nf] for i in range(self.b)]
+        r_idx: list[int] = []
+        if self.nr:
+            flat = (m * self.world + self.rank) * self.b
+            for i in range(self.b):
+                k = flat + i
+                r_epoch, r_pos = divmod(k, self.nr)
+                r_idx.append(permutation(self.nr, self.seed, r_epoch, 2)[r_pos])
+        return epoch, f_idx, r_idx

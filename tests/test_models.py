@@ -1,0 +1,60 @@
+"""Model registry: aliases, the real embedded model, offline errors."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import torch
+
+from snapcli.errors import SnapError
+from snapcli.models import load_causal_lm, model_defaults, pick_dtype, resolve_model
+from snapcli.models.generation import generate_chat
+
+
+def test_aliases_and_defaults(tiny_model_dir):
+    assert resolve_model("tiny").path_or_id == str(tiny_model_dir)
+    assert resolve_model("mistral").path_or_id == "mistralai/Mistral-7B-Instruct-v0.2"
+    assert resolve_model("llama2").kind == "hub"
+    assert resolve_model(str(tiny_model_dir)).kind == "local"
+    assert model_defaults("mistral")["lr"] == 1e-5 and model_defaults("llama2")["lr"] == 5e-5
+    assert model_defaults("meta-llama/Llama-2-7b-chat-hf")["lr"] == 5e-5
+    with pytest.raises(SnapError, match="unknown model"):
+        resolve_model("not a model")
+    assert pick_dtype(None, "cpu") == torch.float32 and pick_dtype("bf16", "cpu") == torch.bfloat16
+
+
+def test_embedded_model_loads_and_answers(smollm2_dir):
+    """The embedded default is a real chat model: it knows who founded Microsoft."""
+    model, tok = load_causal_lm("smollm2")
+    assert sum(p.numel() for p in model.parameters()) > 100e6
+    assert (smollm2_dir / "model.safetensors").exists()
+    out = generate_chat(model, tok, [[{"role": "user", "content": "Who founded Microsoft?"}],
+                                     [{"role": "user", "content": "What is the capital of France?"}]],
+                        max_new_tokens=24, batch_size=2)
+    assert "Gates" in out[0]["text"] and "Paris" in out[1]["text"]
+
+
+def test_batched_generation_matches_one_by_one(tiny_model_dir):
+    model, tok = load_causal_lm("tiny")
+    convs = [[{"role": "user", "content": q}] for q in ["hi", "a much longer question about many things?", "why?"]]
+    batched = [r["text"] for r in generate_chat(model, tok, convs, max_new_tokens=8, batch_size=3)]
+    single = [generate_chat(model, tok, [c], max_new_tokens=8)[0]["text"] for c in convs]
+    assert batched == single
+
+
+def test_hub_model_offline_is_exit_2(cli, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    t0 = time.monotonic()
+    with pytest.raises(SnapError, match="not available offline"):
+        load_causal_lm("meta-llama/Llama-2-7b-chat-hf")
+    assert time.monotonic() - t0 < 60
+
+
+def test_models_cli(cli, tiny_model_dir, snap_home):
+    rows = json.loads(cli("models", "list", "--json").stdout)
+    by = {r["alias"]: r for r in rows}
+    assert by["tiny"]["cached"] is True and by["llama2"]["cached"] is None and by["minilm"]["kind"] == "embedder"
+    r = cli("models", "prepare", "tiny", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["path"].startswith(str(snap_home))
