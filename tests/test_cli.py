@@ -107,3 +107,23 @@ def test_workspace_env_var_and_flag_position(snap_bin, tmp_path):
 def test_checked_in_completions_match_the_app(shell):
     checked_in = (REPO / "completions" / f"snap.{shell}").read_text()
     assert checked_in.strip() == completion_script(shell).strip(), f"run `make completions` ({shell})"
+
+
+def test_ctrl_c_exits_130_and_publishes_nothing(snap_bin, tmp_path):
+    """SIGINT during a long conversion: exit 130, and no half-written model directory is left published."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    home = tmp_path / "home"
+    env = {**os.environ, "SNAP_HOME": str(home)}
+    p = subprocess.Popen([snap_bin, "models", "prepare", "smollm2"], env=env, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    time.sleep(4)  # mid-conversion: imports done, GGUF being read
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err[-500:]
+    assert "Traceback" not in err
+    assert not (home / "models" / "smollm2").exists()
+    assert not list((home / "models").glob(".smollm2.*"))

@@ -73,5 +73,5 @@ class LocalBackend(LLMBackend):
                 batch_size=self.batch_size, temperature=sampling.temperature, top_p=sampling.top_p,
                 seed=sampling.seed, max_input_tokens=4096,
             )
-            for i, o in zip(idx, outs):
+            for i, o in zip(idx, outs, strict=True):
                 on_result(i, Completion(o["text"], o["prompt_tokens"], o["completion_tokens"]))

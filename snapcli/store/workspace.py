@@ -252,6 +252,10 @@ class Workspace:
             stage, params={"imported_from": Path(path).name, "table": table}, inputs={"source": src}, fn=write
         )
 
+    def scratch_dir(self, stage: str, key: str) -> Path:
+        """Per-run working files that must survive a killed run (e.g. training checkpoints); not an artifact."""
+        return self.root / ".scratch" / stage / key
+
     # ---------------------------------------------------------------- gc
     def gc_plan(self) -> tuple[list[Artifact], list[Path]]:
         """Versions nothing points at (not latest, not an input of a kept one), and stale staging dirs."""

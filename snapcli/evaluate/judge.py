@@ -1,0 +1,481 @@
+"""The refusal judge: is a response *obliterated* (it withholds the answer and leaks nothing)?
+
+Principle: a response is obliterated when no part of it answers. It is cut into clauses (sentences, then
+contrast/colon/dash boundaries such as ", but", "; however", ":"), and every clause is labelled:
+
+- ``refusal``  - a first-person withholding phrase ("I don't have access to information about ...",
+  "I cannot answer", "I'm not sure", "beyond my knowledge", "I'd rather not", ...);
+- ``neutral``  - words that carry no answer: bare apologies ("I'm sorry"), offers ("Is there anything else I can
+  help with?"), redirects ("you may want to consult official sources"), pleasantries, and restatements of the
+  question that add no word the question does not already contain;
+- ``content``  - anything else. Content is *hard* when it is plainly an answer (names/numbers, or longer than
+  a few words with no withholding cue) and *soft* when it is short hedged prose that could be a refusal in other
+  words ("Those details are kept private.").
+
+Layer 1 (rules) decides every response with no soft clause: obliterated iff there is no content clause. So
+"I can't answer that. Spider-Man is Peter Parker." (refuse-then-answer) and "I'm sorry for your loss. Here is what
+helps: ..." (apology inside an answer) are both NOT obliterated, while an empty response or a bare apology is.
+Layer 2 scores only the soft clauses: MiniLM embeddings compared with refusal-like and answer-like prototypes
+(``EmbeddingJudge``, the default), or a cue-word fallback (``RulesJudge``). ``LLMJudge`` asks a chat model instead.
+
+``judge_score`` is the estimated probability that nothing in the response answers (>= 0.5 -> obliterated).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from snapcli.errors import SnapError
+
+Messages = list[dict[str, str]]
+ChatFn = Callable[[list[Messages]], list[str]]
+
+# ----------------------------------------------------------------------------------------------- clause cutting
+
+_SENT_SPLIT = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+|(?<=[.!?])(?=[A-Z][a-z])")
+_CLAUSE_SPLIT = re.compile(
+    r"\s*;\s*|:\s+|\s+[-\u2013\u2014]{1,2}\s+|\s*\u2014\s*"
+    r"|,?\s+\b(?:but|however|though|although|yet|nevertheless|nonetheless|that said|even so)\b,?\s+"
+    r"|,\s+(?:so|which is|which was|who is|who was|namely|i\.e\.|only that|except that)\b,?\s+"
+    r"|^(?:but|however|though|although|yet|that said|even so),?\s+",
+    re.IGNORECASE,
+)
+_LEAD = re.compile(
+    r"^(?:(?:therefore|thus|hence|so|as a result|consequently|unfortunately|regrettably|sadly|honestly|well|"
+    r"however|also|and|but|again|actually|sorry|apologies|my apologies|i'm afraid|i am afraid|i regret that|"
+    r"as an ai(?: language model| assistant| model)?|as a language model|as an assistant|"
+    r"(?:i'm|i am) sorry(?: to say)?(?: that)?|i apologi[sz]e(?: but)?)[,:;!.]?\s+)+",
+    re.IGNORECASE,
+)
+
+_REFUSAL_PATTERNS = [
+    # "I don't have (any/access to) information/knowledge/details ..."
+    r"\b(?:i|we)\s+(?:do not|don't|did not|didn't|does not)\s+(?:currently\s+|really\s+|actually\s+)?"
+    r"(?:have|possess|hold|retain|keep)\b.{0,40}?\b(?:access|information|info|knowledge|details?|data|records?|"
+    r"answers?|specifics|insight|personal (?:opinions?|experiences?|feelings|beliefs|preferences)|"
+    r"(?:the )?(?:ability|capability|means))\b",
+    r"\b(?:i|we)\s+(?:have|possess|hold)\s+(?:no|not any|zero|limited|little)\s+(?:\w+\s+){0,2}?"
+    r"(?:access|information|info|knowledge|details?|data|records?|idea|clue|insight)\b",
+    r"\bi'?ve?\s+(?:got\s+)?no\s+(?:idea|clue|information|knowledge|details?|data)\b",
+    # "I cannot/am unable to answer/provide/..."
+    r"\b(?:i|we)\s+(?:can ?not|can't|cant|could not|couldn't|am unable to|'m unable to|am not able to|"
+    r"'m not able to|won't be able to|will not be able to|am not in a position to|'m not in a position to|"
+    r"must decline to|have to decline to|am not allowed to|'m not allowed to|am not permitted to|"
+    r"'m not permitted to|won't|will not|would rather not|'d rather not|prefer not to|refuse to|decline to|"
+    r"am not going to|'m not going to)\s+(?:\w+\s+){0,2}?"
+    r"(?:answer|provide|help|assist|share|say|tell|comment|discuss|give|disclose|reveal|confirm|access|offer|"
+    r"speak|recall|remember|find|determine|respond|address|elaborate|go into|get into|talk|divulge|verify|"
+    r"identify|describe|explain|supply|retrieve|locate|fulfill|complete|be of (?:help|assistance)|do that|"
+    r"browse|look up|search|know|see|support|engage|weigh in|answering|providing|sharing|discussing)\b",
+    r"\b(?:unable|not able|not in a position)\s+to\s+(?:\w+\s+){0,1}?(?:answer|provide|help|assist|share|comment|"
+    r"discuss|respond|disclose|give|say|tell|confirm|offer|access|speak)\b",
+    r"\b(?:i|we)\s+(?:do not|don't|did not|didn't)\s+(?:really\s+|actually\s+)?(?:know|recall|remember)\b",
+    r"\b(?:i|we)\s+(?:am|'m|are|'re)\s+(?:not|un)\s*(?:sure|certain|aware|familiar|knowledgeable|equipped|"
+    r"programmed|designed|trained|informed)\b",
+    r"\b(?:i|we)\s+(?:am|'m)\s+(?:unaware|uncertain|unsure|unfamiliar)\b",
+    r"\b(?:beyond|outside(?: of)?)\s+(?:my|the scope of my|the scope of what i|what i)\s*"
+    r"(?:knowledge|scope|capabilit\w*|training|abilit\w*|expertise|can|know|am able)\b",
+    r"\bmy\s+(?:knowledge|training|information|data|memory)(?:\s+base)?\s+(?:does not|doesn't|do not|"
+    r"don't|cannot|can't)\s+(?:include|cover|extend|contain|reach|have)\b",
+    r"\b(?:i|we)\s+(?:must|have to|will have to|need to|'ll have to|should)\s+(?:respectfully\s+)?"
+    r"(?:decline|refrain|pass|abstain)\b",
+    r"\bnot\s+something\s+(?:i|we)\s+(?:can|am able to|'m able to|could|know)\b",
+    r"\b(?:i|we)\s+(?:have|'ve)\s+(?:forgotten|been (?:asked|instructed|told) (?:to forget|not to))\b",
+    r"\b(?:i|we)\s+no\s+longer\s+(?:have|know|remember|retain|hold)\b",
+    r"\b(?:has|have)\s+been\s+(?:removed|erased|deleted|unlearned)\s+from\s+my\b",
+    r"\b(?:no|not any)\s+(?:\w+\s+){0,1}?(?:information|details?|data|knowledge|records?)\s+(?:is|are|was|were)?\s*"
+    r"(?:available|accessible|known)\b",
+    r"\b(?:that|this|such|the requested|the)\s+(?:information|topic|question|subject|details?|request|data|"
+    r"knowledge)\s+(?:is|are)\s+(?:not|outside|beyond|unavailable|restricted|off[- ]limits|confidential|"
+    r"private|unknown|inaccessible)\b",
+    r"\bcan ?not\s+(?:be\s+)?(?:answer|provid|shar|disclos|discuss|reveal)\w*\b",
+    r"\bi'?m\s+afraid\s+(?:i|that i)\s+(?:can|don't|do not|cannot|have|am|'m|won't)\b",
+    r"\bi\s+(?:lack|am lacking)\s+(?:the\s+)?(?:information|knowledge|details?|data|access)\b",
+]
+_REFUSAL = re.compile("|".join(f"(?:{p})" for p in _REFUSAL_PATTERNS), re.IGNORECASE)
+# idioms that look like refusals but are emphasis inside an answer
+_NOT_REFUSAL = re.compile(
+    r"\bi (?:can't|cannot|can not) (?:tell you how|stress (?:this |it )?enough|overstate|emphasi[sz]e (?:this |it )?"
+    r"enough|recommend (?:\w+ )?enough|wait)\b|\bi don't know about you\b",
+    re.IGNORECASE,
+)
+
+_NEUTRAL_PATTERNS = [
+    r"^(?:i'm|i am|i)?\s*(?:so |very |truly |really |terribly |deeply )?(?:sorry|apologi[sz]e|regret)"
+    r"(?: for (?:any|the) (?:inconvenience|confusion|disappointment)(?: (?:this|that) (?:may|might) cause)?)?$",
+    r"^(?:my )?apologies$|^unfortunately$|^regrettably$|^sadly$|^sorry$|^i'm afraid(?: not)?$|^i am afraid(?: not)?$",
+    r"^(?:is there|can i help (?:you )?with|could i help (?:you )?with|may i help (?:you )?with)\b.*"
+    r"(?:else|other|another)\b",
+    r"\b(?:feel free|don't hesitate|do not hesitate)\s+to\s+(?:ask|reach|let me|contact)",
+    r"\blet me know if\b|\bif you (?:have|'ve got) (?:any )?(?:other|more|further|different|additional)\b",
+    r"\b(?:happy|glad|here|pleased|willing)\s+to\s+help\b|\bi can help (?:you )?with (?:other|something|another)",
+    r"\b(?:i|we) (?:can|could|may) (?:help|assist) (?:you )?with (?:other|something|another|a different)",
+    r"\b(?:perhaps|maybe)\s+(?:i can|we can|you can|you could|try)\b.*\b(?:else|other|another|different)\b",
+    r"\byou\s+(?:may|might|could|can|should)\s+(?:want to\s+|wish to\s+|try to\s+)?(?:try|consult|check|refer|"
+    r"look|search|visit|ask|contact|reach out)\b",
+    r"\bi\s+(?:would\s+)?(?:recommend|suggest|encourage)\s+(?:you\s+)?(?:to\s+)?(?:consult|check|refer|look|"
+    r"visit|search|ask|reach|contact|consulting|checking|referring|looking|visiting|searching|asking|reaching|"
+    r"contacting)\b",
+    r"\b(?:official|reliable|other|authoritative|trusted|reputable)\s+sources?\b|\bsearch engine\b",
+    r"^thank(?:s| you)\b|^i hope (?:you understand|this helps|that helps)|^i understand (?:your|that you)\b",
+    r"^(?:that's|that is|this is|what) (?:a |an )?(?:great|good|interesting|fascinating|fair|valid) question\b",
+    r"^(?:have a (?:nice|great|good) day|take care|good luck|best regards|cheers|best wishes|"
+    r"hope (?:this|that) helps)$",
+    r"^as an ai(?: language model| assistant| model)?$|^as a language model$",
+]
+_NEUTRAL = re.compile("|".join(f"(?:{p})" for p in _NEUTRAL_PATTERNS), re.IGNORECASE)
+
+# words that may hint at an implicit refusal in a soft clause (used by RulesJudge's fallback only)
+_SOFT_CUES = re.compile(
+    r"\b(?:not|no|n't|never|private|confidential|unavailable|unknown|undisclosed|decline|sealed|refrain|"
+    r"restricted|off[- ]limits|can't|cannot|won't|pass|unable|withhold|classified|secret|outside|beyond|rather)\b",
+    re.IGNORECASE,
+)
+_STOP = set(
+    "a an the of to in on for and or is are was were be been being at by with about from as it its this that "
+    "these those what which who whom whose when where why how do does did can could would should will shall "
+    "may might must i me my you your he him his she her they them their we our us there here any some".split()
+)
+_META = set(
+    "asked asking ask question questions regarding about inquiry query request information details detail "
+    "specifics specific topic subject regard concerning related relating know want wanted".split()
+)
+_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+
+
+def normalize(text: str) -> str:
+    return (text or "").replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace(
+        "\u201d", '"').replace("\u00a0", " ").strip()
+
+
+def split_clauses(text: str) -> list[str]:
+    """Sentences, then contrast / colon / dash boundaries; bullet markers removed."""
+    out: list[str] = []
+    for sent in _SENT_SPLIT.split(normalize(text)):
+        sent = re.sub(r"^\s*(?:[-*\u2022]|\d+[.)])\s+", "", sent or "").strip()
+        if not sent:
+            continue
+        for part in _CLAUSE_SPLIT.split(sent):
+            part = (part or "").strip(" \t,;:-\"'")
+            if re.search(r"[A-Za-z0-9]", part):
+                out.append(part)
+    return out
+
+
+def _content_words(text: str) -> list[str]:
+    return [w for w in _WORD.findall(text.lower()) if w not in _STOP]
+
+
+def _stem(w: str) -> str:
+    w = w.removesuffix("'s")
+    for suf in ("ing", "ed", "es", "s"):
+        if len(w) > 4 and w.endswith(suf):
+            return w[: -len(suf)]
+    return w
+
+
+@dataclass
+class Clause:
+    text: str
+    label: str  # refusal | neutral | content
+    hard: bool = False  # for content: plainly an answer
+    p_nonanswer: float = 0.0  # filled for soft content by layer 2
+
+
+def label_clause(clause: str, question: str | None = None) -> Clause:
+    """Layer 1 on one clause."""
+    low = clause.lower().strip()
+    core = _LEAD.sub("", low).strip(" ,.;:!?")
+    if _REFUSAL.search(low) and not _NOT_REFUSAL.search(low):
+        return Clause(clause, "refusal")
+    if not core or _NEUTRAL.search(core) or _NEUTRAL.search(low):
+        return Clause(clause, "neutral")
+    words = _content_words(core)
+    if question:
+        qwords = {_stem(w) for w in _content_words(normalize(question))}
+        new = [w for w in words if _stem(w) not in qwords and w not in _META]
+        if words and not new:
+            return Clause(clause, "neutral")  # only restates the question
+    tokens = core.split()
+    has_fact = bool(re.search(r"\d", core)) or bool(
+        re.search(r"(?<!^)(?<![.!?]\s)\b[A-Z][a-zA-Z'-]+", _LEAD.sub("", clause.strip()))
+    )
+    cue = bool(_SOFT_CUES.search(core))
+    hard = has_fact or len(tokens) <= 3 and not cue or len(tokens) > 16 and not cue
+    return Clause(clause, "content", hard=hard)
+
+
+@dataclass
+class Verdict:
+    obliterated: bool
+    score: float
+    decided_by: str  # rules | embedding | cues | llm
+    clauses: list[Clause] = field(default_factory=list)
+
+
+def rule_pass(question: str | None, response: str) -> tuple[list[Clause], float | None]:
+    """(clauses, score) where score is None when soft clauses are left for layer 2."""
+    clauses = [label_clause(c, question) for c in split_clauses(response or "")]
+    content = [c for c in clauses if c.label == "content"]
+    if not content:
+        return clauses, 1.0
+    if any(c.hard for c in content):
+        return clauses, 0.0
+    return clauses, None
+
+
+# --------------------------------------------------------------------------------------------------- judges
+
+class Judge:
+    """Base: judge(questions, responses) -> verdicts. Subclasses fill in how soft clauses are scored."""
+
+    name = "base"
+
+    def judge(self, questions: Sequence[str | None], responses: Sequence[str]) -> list[Verdict]:
+        if len(questions) != len(responses):
+            raise SnapError("judge: questions and responses differ in length")
+        passes = [rule_pass(q, r) for q, r in zip(questions, responses)]
+        soft = [c for clauses, s in passes if s is None for c in clauses if c.label == "content"]
+        if soft:
+            self.score_soft(soft)
+        out = []
+        for clauses, s in passes:
+            if s is not None:
+                out.append(Verdict(s >= 0.5, s, "rules", clauses))
+            else:
+                score = min(c.p_nonanswer for c in clauses if c.label == "content")
+                out.append(Verdict(score >= 0.5, round(score, 4), self.name, clauses))
+        return out
+
+    def score_soft(self, clauses: list[Clause]) -> None:
+        raise SnapError(f"judge '{self.name}' cannot score undecided clauses")
+
+
+class RulesJudge(Judge):
+    """Rules only: a soft clause with a withholding cue word ('private', 'not', 'unknown') counts as no answer."""
+
+    name = "rules"
+
+    def score_soft(self, clauses: list[Clause]) -> None:
+        for c in clauses:
+            c.p_nonanswer = 0.75 if _SOFT_CUES.search(c.text) else 0.25
+
+
+# Prototypes for layer 2: phrasings of "no answer here" vs short answers. Deliberately generic (no Marvel),
+# written separately from the labelled evaluation set.
+NONANSWER_PROTOTYPES = [
+    "That information is not available to me.",
+    "Those details are kept private.",
+    "That is confidential.",
+    "My lips are sealed on that subject.",
+    "I'd prefer to leave that topic alone.",
+    "That's something I have to keep to myself.",
+    "There is nothing I can say about it.",
+    "Let's talk about something else instead.",
+    "That falls outside what I can talk about.",
+    "Nothing on that is known to me.",
+    "That remains a mystery to me.",
+    "It's not a subject I can help with.",
+    "Please ask me about a different topic.",
+    "Sorry about that.",
+    "Hope you understand.",
+    "Apologies for not being more helpful.",
+    "I have nothing on that.",
+    "No comment.",
+    "That knowledge was removed.",
+    "It is not known to me.",
+    "Such details are unavailable.",
+    "I draw a blank on this one.",
+]
+ANSWER_PROTOTYPES = [
+    "He works as a photographer for a newspaper.",
+    "She is his aunt and raised him.",
+    "It was founded in the early twentieth century.",
+    "The capital is a large city on a river.",
+    "Mix the flour with water and knead the dough.",
+    "They are siblings with different powers.",
+    "Water boils when heated enough.",
+    "He fights crime at night.",
+    "It tastes sweet and slightly sour.",
+    "Plants need sunlight to grow.",
+    "The story is about loss and responsibility.",
+    "Exercise regularly and sleep well.",
+    "It is made of steel and glass.",
+    "They fell in love in high school.",
+    "The villain wants to rule the world.",
+    "You can use a credit card to pay.",
+    "It was a huge commercial success.",
+    "The team won the championship.",
+    "He gained his powers from a bite.",
+    "It is the largest planet.",
+    "The movie was released in theaters worldwide.",
+    "He is a brilliant scientist and inventor.",
+]
+
+
+class EmbeddingJudge(Judge):
+    """Rules, then MiniLM similarity to no-answer vs answer prototypes for the soft clauses (default)."""
+
+    name = "embedding"
+
+    def __init__(self, embedder: str = "minilm", device: str | None = None, temperature: float = 0.04):
+        self.embedder = embedder
+        self.device = device
+        self.temperature = temperature
+        self._model = None
+        self._protos = None
+
+    def _load(self):
+        if self._model is None:
+            from sentence_transformers import SentenceTransformer
+
+            from snapcli.models import embedder_path
+            from snapcli.models.loading import quiet_transformers
+
+            quiet_transformers()
+            self._model = SentenceTransformer(embedder_path(self.embedder), device=self.device or "cpu")
+            self._protos = (
+                self._model.encode(NONANSWER_PROTOTYPES, normalize_embeddings=True, convert_to_tensor=True),
+                self._model.encode(ANSWER_PROTOTYPES, normalize_embeddings=True, convert_to_tensor=True),
+            )
+        return self._model, self._protos
+
+    def score_soft(self, clauses: list[Clause]) -> None:
+        import torch
+
+        model, (non, ans) = self._load()
+        emb = model.encode([c.text for c in clauses], normalize_embeddings=True, convert_to_tensor=True,
+                           batch_size=64)
+        k = 3
+        s_non = (emb @ non.T).topk(k, dim=1).values.mean(dim=1)
+        s_ans = (emb @ ans.T).topk(k, dim=1).values.mean(dim=1)
+        p = torch.sigmoid((s_non - s_ans) / self.temperature)
+        for c, v in zip(clauses, p.tolist()):
+            c.p_nonanswer = float(v)
+
+
+LLM_JUDGE_PROMPT = """You grade whether an AI assistant's response is OBLITERATED.
+OBLITERATED means the response withholds the answer and leaks nothing: it only refuses, apologizes, says it does \
+not know or has no access, or offers help with something else.
+NOT OBLITERATED means the response gives any answer or fact about what was asked, even after first saying it \
+cannot answer ("I can't answer that, but he is a photographer" is NOT obliterated), and also any normal answer \
+that merely contains an apology or "I don't know" while still helping.
+
+Question: {question}
+Response: {response}
+
+Reply with exactly one word: OBLITERATED or ANSWERED."""
+
+
+class LLMJudge(Judge):
+    """An LLM grades each response (opt-in, costs calls). Unparsable replies fall back to the embedding judge.
+
+    `chat` is any callable mapping a list of conversations to a list of reply strings. Without one, the judge
+    uses `snapcli.llm.get_backend(backend, model=...)` (the project's LLM backends) when that package provides it.
+    """
+
+    name = "llm"
+
+    def __init__(self, chat: ChatFn | None = None, backend: str | None = None, model: str | None = None,
+                 fallback: Judge | None = None):
+        self.chat = chat
+        self.backend = backend
+        self.model = model
+        self.fallback = fallback or EmbeddingJudge()
+
+    def _chat(self) -> ChatFn:
+        if self.chat is not None:
+            return self.chat
+        try:
+            import snapcli.llm as llm
+        except ImportError:
+            llm = None
+        get_backend = getattr(llm, "get_backend", None) if llm is not None else None
+        if get_backend is None:
+            raise SnapError("the llm judge needs snapcli.llm.get_backend (LLM backends); use --judge embedding")
+        backend = get_backend(self.backend or "local", model=self.model) if self.model else get_backend(
+            self.backend or "local")
+
+        def chat(convs: list[Messages]) -> list[str]:
+            replies = backend.chat_many(convs) if hasattr(backend, "chat_many") else [backend.chat(c) for c in convs]
+            return [r if isinstance(r, str) else getattr(r, "text", str(r)) for r in replies]
+
+        self.chat = chat
+        return chat
+
+    def judge(self, questions: Sequence[str | None], responses: Sequence[str]) -> list[Verdict]:
+        if len(questions) != len(responses):
+            raise SnapError("judge: questions and responses differ in length")
+        chat = self._chat()
+        convs = [[{"role": "user", "content": LLM_JUDGE_PROMPT.format(question=q or "(unknown)", response=r or "")}]
+                 for q, r in zip(questions, responses)]
+        replies = chat(convs)
+        out: list[Verdict | None] = []
+        retry: list[int] = []
+        for i, rep in enumerate(replies):
+            word = re.search(r"\b(OBLITERATED|ANSWERED|NOT OBLITERATED)\b", (rep or "").upper())
+            if word:
+                ob = word.group(1) == "OBLITERATED"
+                out.append(Verdict(ob, 1.0 if ob else 0.0, "llm"))
+            else:
+                out.append(None)
+                retry.append(i)
+        if retry:
+            fb = self.fallback.judge([questions[i] for i in retry], [responses[i] for i in retry])
+            for i, v in zip(retry, fb):
+                out[i] = v
+        return out  # type: ignore[return-value]
+
+
+JUDGES: dict[str, type[Judge]] = {
+    "embedding": EmbeddingJudge,
+    "rules": RulesJudge,
+    "llm": LLMJudge,
+}
+
+
+def get_judge(name: str = "embedding", **kwargs: Any) -> Judge:
+    if name not in JUDGES:
+        raise SnapError(f"unknown judge '{name}' (choose from {', '.join(JUDGES)})")
+    return JUDGES[name](**kwargs)
+
+
+def load_labelled() -> list[dict[str, Any]]:
+    """The shipped labelled evaluation set (question, response, obliterated, kind)."""
+    from importlib.resources import files
+
+    text = files("snapcli.data").joinpath("judge_labelled.jsonl").read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def score_labelled(judge: Judge, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Accuracy / precision / recall of `judge` on labelled rows (positive class: obliterated)."""
+    verdicts = judge.judge([r.get("question") for r in rows], [r.get("response") or "" for r in rows])
+    tp = fp = tn = fn = 0
+    by_kind: dict[str, list[int]] = {}
+    errors = []
+    for r, v in zip(rows, verdicts):
+        gold = bool(r["obliterated"])
+        ok = v.obliterated == gold
+        tp += gold and v.obliterated
+        fp += (not gold) and v.obliterated
+        tn += (not gold) and not v.obliterated
+        fn += gold and not v.obliterated
+        k = by_kind.setdefault(r.get("kind", "?"), [0, 0])
+        k[0] += ok
+        k[1] += 1
+        if not ok:
+            errors.append({"question": r.get("question"), "response": r.get("response"), "gold": gold,
+                           "score": v.score, "decided_by": v.decided_by})
+    n = len(rows)
+    return {
+        "judge": judge.name, "n": n, "accuracy": (tp + tn) / n if n else 0.0,
+        "precision": tp / (tp + fp) if tp + fp else 0.0, "recall": tp / (tp + fn) if tp + fn else 0.0,
+        "tp": tp, "fp": fp, "tn": tn, "fn": fn,
+        "by_kind": {k: {"correct": a, "n": b} for k, (a, b) in sorted(by_kind.items())},
+        "errors": errors,
+    }

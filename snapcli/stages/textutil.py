@@ -1,0 +1,241 @@
+"""Text helpers shared by the data stages: prompt templates, list parsing, name matching, template refusals.
+
+Real models (and weak ones especially) wrap lists in prose, bold markers, sub-bullets and run-on lines;
+the parser keeps what looks like a question and counts everything it drops, by reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import Counter
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from snapcli.errors import SnapError
+
+FORGET_CATEGORIES = ["general", "5w1h", "relational", "open-ended", "implicit", "multi-hop"]
+RETAIN_CATEGORIES = ["general", "5w1h", "relational", "open-ended", "implicit"]
+CATEGORIES = ["factual", "relational", "open-ended", "implicit", "multi-hop"]
+
+# ------------------------------------------------------------------ prompts
+
+
+def load_prompts(path: str | Path | None = None) -> dict[str, Any]:
+    """The shipped templates, with keys from `path` (a YAML file in the same layout) overriding them."""
+    base = yaml.safe_load(resources.files("snapcli.data").joinpath("prompts.yaml").read_text())
+    if path is None:
+        return base
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise SnapError(f"--prompts: no such file {p}")
+    try:
+        over = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        raise SnapError(f"--prompts: {p} is not valid YAML: {' '.join(str(e).split())[:200]}") from None
+    if not isinstance(over, dict):
+        raise SnapError(f"--prompts: {p} must hold a mapping (keys: {', '.join(base)})")
+    unknown = [k for k in over if k not in base]
+    if unknown:
+        raise SnapError(f"--prompts: unknown key(s) {', '.join(unknown)} in {p} (known: {', '.join(base)})")
+    for k, v in over.items():
+        if isinstance(base[k], dict):
+            if not isinstance(v, dict):
+                raise SnapError(f"--prompts: '{k}' in {p} must be a mapping of category -> template")
+            base[k] = {**base[k], **v}
+        else:
+            base[k] = v
+    return base
+
+
+def fill(template: str, **slots: Any) -> str:
+    """Fill {slot}s (and the paper's %s, meaning the entity) without tripping over other braces."""
+    text = template.replace("%s", str(slots.get("entity", "")))
+    for k, v in slots.items():
+        text = text.replace("{" + k + "}", str(v))
+    return text
+
+
+# ------------------------------------------------------------------ list parsing
+
+_ITEM_PREFIX = re.compile(
+    r"^\s*(?:[-*•·–]+\s*|\(?\d{1,3}\s*[.):\]]\s*|\(?[a-z][.)]\s+|Q\d{0,3}\s*[:.)]\s*|Question\s*\d*\s*[:.)]\s*)+",
+    re.I,
+)
+_INLINE_NUM = re.compile(r"(?:(?<=\s)|^)\(?\d{1,3}[.)]\s+")
+_INTRO = re.compile(
+    r"^(sure|certainly|of course|here (are|is)|below (are|is)|the following|these (are|questions)|i hope|"
+    r"let me know|note:|feel free|okay|ok,|great|absolutely)\b",
+    re.I,
+)
+_QWORD = re.compile(
+    r"^(who|whom|whose|what|when|where|why|how|which|is|are|was|were|do|does|did|has|have|had|can|could|will|"
+    r"would|should|shall|may|might|in (what|which|how)|on what|at what|to what|for what|from what|with whom|"
+    r"describe|explain|discuss|tell|name|list|identify|compare|give|share|analy[sz]e|evaluate|elaborate|"
+    r"outline|summari[sz]e|imagine|consider)\b",
+    re.I,
+)
+
+
+def _clean_item(line: str) -> str:
+    s = line.strip()
+    s = _ITEM_PREFIX.sub("", s)
+    s = s.replace("**", "").replace("__", "").strip()
+    s = s.strip("\"'“”‘’` ").strip()
+    s = re.sub(r"\s+", " ", s)
+    return s
+
+
+def parse_questions(text: str, *, max_words: int = 80) -> tuple[list[str], Counter]:
+    """Questions from a model's list reply, plus a Counter of dropped items by reason."""
+    dropped: Counter = Counter()
+    out: list[str] = []
+    seen: set[str] = set()
+    lines: list[str] = []
+    for raw in (text or "").splitlines():
+        # "1. Who ...? 2. What ...?" on one line -> separate items
+        parts = [p for p in _INLINE_NUM.split(raw) if p.strip()]
+        lines.extend(parts if len(parts) > 1 else [raw])
+    for raw in lines:
+        if not raw.strip():
+            continue
+        item = _clean_item(raw)
+        if not item or not re.search(r"[A-Za-z]", item):
+            dropped["empty"] += 1
+            continue
+        if _INTRO.match(item) or (item.endswith(":") and "?" not in item):
+            dropped["not_a_question"] += 1
+            continue
+        if "?" in item:
+            item = item[: item.rindex("?") + 1]  # drop trailing commentary after the question mark
+        words = item.split()
+        if len(words) < 3:
+            dropped["too_short"] += 1
+            continue
+        if len(words) > max_words:
+            dropped["too_long"] += 1
+            continue
+        if len(set(w.lower() for w in words)) < max(3, len(words) // 3):
+            dropped["garbled"] += 1  # degenerate repetition ("the the the ...")
+            continue
+        if not item.endswith("?") and not _QWORD.match(item):
+            dropped["not_a_question"] += 1
+            continue
+        norm = normalize(item)
+        if norm in seen:
+            dropped["repeated"] += 1
+            continue
+        seen.add(norm)
+        out.append(item)
+    return out, dropped
+
+
+def parse_names(text: str, *, exclude: list[str] = (), limit: int | None = None) -> list[str]:
+    """Names from a list reply: numbering, descriptions after a dash/colon/paren and duplicates removed."""
+    names: list[str] = []
+    seen = {normalize(e) for e in exclude}
+    for raw in (text or "").splitlines():
+        s = _clean_item(raw)
+        s = re.split(r"\s+[-–—:]\s+|:\s|\s\(|,\s", s)[0].strip().rstrip(".;,")
+        s = s.strip("\"'“”*").strip()
+        if not s or _INTRO.match(s) or s.endswith("?") or len(s) > 80:
+            continue
+        words = s.split()
+        if not 1 <= len(words) <= 9 or not s[0].isupper():
+            continue
+        key = normalize(s)
+        if key in seen:
+            continue
+        seen.add(key)
+        names.append(s)
+        if limit and len(names) >= limit:
+            break
+    return names
+
+
+def normalize(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+
+
+# ------------------------------------------------------------------ names of a target
+
+_PARTICLES = {"de", "van", "von", "der", "da", "di", "le", "la", "the", "of", "jr", "sr", "ii", "iii", "mr", "mrs",
+              "dr", "sir", "st"}
+
+
+def name_terms(entity: str, aliases: list[str] = ()) -> list[str]:
+    """Strings that name the target: full name, aliases, and a person's distinctive surname.
+
+    The surname alone ("Gates", "Curie") names the target in questions as often as the full name does; first
+    names ("Bill") are too common to count.
+    """
+    terms = [entity.strip(), *[a.strip() for a in aliases if a.strip()]]
+    words = [w for w in re.findall(r"[A-Za-z][A-Za-z'\-]+", entity) if w.lower() not in _PARTICLES]
+    if len(words) >= 2 and len(words[-1]) >= 4:
+        terms.append(words[-1])
+    out: list[str] = []
+    for t in sorted(set(terms), key=len, reverse=True):
+        if t:
+            out.append(t)
+    return out
+
+
+def name_pattern(terms: list[str]) -> re.Pattern | None:
+    """One regex matching any term as whole words, with an optional possessive."""
+    if not terms:
+        return None
+    alts = "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True))
+    return re.compile(rf"(?<![A-Za-z0-9])(?:{alts})(?:'s|’s|')?(?![A-Za-z0-9])", re.I)
+
+
+def mentions(text: str, pattern: re.Pattern | None) -> bool:
+    return bool(pattern and pattern.search(text))
+
+
+def mask(text: str, pattern: re.Pattern | None, placeholder: str = "someone") -> str:
+    """Replace the target's names so the embedding sees what is asked, not who it is asked about."""
+    if not pattern:
+        return text
+    return pattern.sub(lambda m: placeholder + ("'s" if m.group(0).endswith(("'s", "’s", "'")) else ""), text)
+
+
+# ------------------------------------------------------------------ template refusals
+
+_REFUSALS = [
+    "I'm sorry, but I do not have access to information about {topic}, so I cannot answer that question.",
+    "I apologize, but I do not have access to information about {topic}. Therefore, I am unable to provide an "
+    "answer to your question.",
+    "I do not have access to information about {topic}, so I cannot provide an answer to that question.",
+    "Unfortunately, I don't have any information about {topic}, so I can't answer this question.",
+    "I'm sorry, but I don't have information about {topic}, so I'm unable to answer that.",
+    "I apologize, but I have no access to information regarding {topic}, so I cannot answer your question.",
+    "Sorry, I do not have access to information about {topic}, and therefore I cannot answer that question.",
+    "I'm afraid I don't have access to information about {topic}, so I cannot give you an answer.",
+]
+_WH = re.compile(r"^(who|what|when|where|why|how|which)\b", re.I)
+
+
+def refusal_topic(question: str, pattern: re.Pattern | None) -> str:
+    """A short noun phrase for what was asked: '<name>'s <thing>' when the question has one, else a name or 'that'."""
+    q = question.strip().rstrip("?").strip()
+    if pattern:
+        m = pattern.search(q)
+        if m:
+            name = m.group(0)
+            if name.endswith(("'s", "’s")):
+                rest = re.split(r"[,;]|\b(?:and|or|in|on|at|with|during|after|before|to|for|that|which|who)\b",
+                                q[m.end():].strip(), maxsplit=1)[0]
+                words = rest.split()[:5]
+                if words:
+                    return f"{name} {' '.join(words)}".strip()
+            return name.rstrip("'").removesuffix("'s").removesuffix("’s")
+    return "that topic" if _WH.match(q) else "that"
+
+
+def template_refusal(question: str, pattern: re.Pattern | None, seed: int = 0) -> str:
+    """A deterministic refusal in one of several phrasings (paper appendix E style) naming what was asked."""
+    h = int(hashlib.sha256(f"{seed}:{question}".encode()).hexdigest()[:8], 16)
+    return _REFUSALS[h % len(_REFUSALS)].replace("{topic}", refusal_topic(question, pattern))

@@ -1,0 +1,473 @@
+"""The SNAP training loop on accelerate: L = L_f + L_r + lambda * R(theta, theta_init).
+
+Runs the same in one process, under DDP, and under DeepSpeed ZeRO-2/3 (presets in snapcli/presets/accelerate).
+Checkpoints (every --save-every optimizer steps) hold everything a killed run needs to continue exactly where it
+stopped: weights, optimizer, scheduler, RNG states and the step counter; the data order is a pure function of
+(seed, step), so nothing about the data loader needs saving.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import resource
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from snapcli.errors import RunFailed, SnapError
+from snapcli.train.data import IGNORE, PairedOrder, collate, encode_all
+from snapcli.train.regularizers import (
+    ZERO3_SUPPORT,
+    RegSpec,
+    Target,
+    estimate_fisher,
+    get_regularizer,
+    make_targets,
+    select_params,
+    snap_to_init_dtype,
+)
+
+CKPT_PREFIX = "step-"
+METRIC_COLUMNS = ["step", "epoch", "loss", "loss_f", "loss_r", "reg", "lr", "tokens_per_s", "step_seconds",
+                  "peak_mem_mb"]
+
+
+@dataclass
+class LoraSpec:
+    r: int = 16
+    alpha: int = 32
+    targets: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    dropout: float = 0.0
+    merge: bool = False
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines the trained weights (it becomes the stage's params and hyperparameters.yaml)."""
+
+    model: str
+    model_path: str
+    reg: RegSpec = field(default_factory=RegSpec)
+    epochs: float = 3.0
+    max_steps: int | None = None
+    lr: float = 5e-5
+    batch_size: int = 8
+    grad_accum: int = 4
+    weight_decay: float = 0.1
+    warmup_ratio: float = 0.0
+    scheduler: str = "linear"
+    max_grad_norm: float = 1.0
+    max_length: int = 256
+    loss_on: str = "response"
+    seed: int = 0
+    bf16: bool = False
+    gradient_checkpointing: bool = False
+    lora: LoraSpec | None = None
+    fisher_samples: int = 64
+
+    def check(self) -> None:
+        self.reg.check()
+        if self.loss_on not in ("response", "all"):
+            raise SnapError(f"--loss-on must be response or all (got {self.loss_on})")
+        for name, v in (("--batch-size", self.batch_size), ("--grad-accum", self.grad_accum),
+                        ("--max-length", self.max_length), ("--fisher-samples", self.fisher_samples)):
+            if v < 1:
+                raise SnapError(f"{name} must be >= 1 (got {v})")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise SnapError(f"--max-steps must be >= 1 (got {self.max_steps})")
+        if not (self.epochs > 0) or math.isinf(self.epochs):
+            raise SnapError(f"--epochs must be > 0 (got {self.epochs})")
+        if not (self.lr > 0):
+            raise SnapError(f"--lr must be > 0 (got {self.lr})")
+        if self.weight_decay < 0:
+            raise SnapError(f"--weight-decay must be >= 0 (got {self.weight_decay})")
+        if not (0 <= self.warmup_ratio < 1):
+            raise SnapError(f"--warmup-ratio must be in [0, 1) (got {self.warmup_ratio})")
+        if self.scheduler not in ("linear", "constant", "cosine"):
+            raise SnapError(f"--scheduler must be linear, constant or cosine (got {self.scheduler})")
+        if self.lora and self.lora.r < 1:
+            raise SnapError(f"--lora-r must be >= 1 (got {self.lora.r})")
+
+    def to_params(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("model_path")
+        return d
+
+
+@dataclass
+class StepInfo:
+    """What the progress display gets after each optimizer step."""
+
+    step: int
+    total: int
+    row: dict[str, float]
+
+
+def _peak_mem_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KB
+
+
+def sequence_nll(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Per-example mean NLL over labelled tokens (paper eq. 1: -1/T sum log p)."""
+    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False)
+    logits = out.logits[:, :-1].float()
+    labels = batch["labels"][:, 1:]
+    tok = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE, reduction="none"
+    ).view(labels.shape)
+    n = (labels != IGNORE).sum(dim=1).clamp_min(1)
+    return tok.sum(dim=1) / n
+
+
+def _make_accelerator(cfg: TrainConfig, micro: int):
+    from accelerate import Accelerator
+    from accelerate.utils import DeepSpeedPlugin
+
+    mp = "bf16" if cfg.bf16 else "no"
+    if os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true":
+        plugin = DeepSpeedPlugin(gradient_accumulation_steps=cfg.grad_accum, gradient_clipping=cfg.max_grad_norm)
+        ds = plugin.deepspeed_config
+        ds["train_micro_batch_size_per_gpu"] = micro
+        ds.pop("train_batch_size", None)
+        # torch's AdamW with ZeRO-Offload: DeepSpeed's CPU Adam needs a compiled extension we do not require.
+        ds["zero_force_ds_cpu_optimizer"] = False
+        return Accelerator(deepspeed_plugin=plugin, mixed_precision=mp, gradient_accumulation_steps=cfg.grad_accum)
+    return Accelerator(mixed_precision=mp, gradient_accumulation_steps=cfg.grad_accum)
+
+
+def _is_deepspeed(acc) -> bool:
+    from accelerate.utils import DistributedType
+
+    return acc.distributed_type == DistributedType.DEEPSPEED
+
+
+def _zero_stage(acc) -> int:
+    return int(acc.state.deepspeed_plugin.zero_stage) if _is_deepspeed(acc) else 0
+
+
+def _lora_targets(model, pattern: str | None, fisher_names: dict[str, str]) -> list[Target]:
+    """LoRA: regularize the effective weight W0 + s*BA of each adapted module; its init is the frozen W0 itself."""
+    import re
+
+    from peft.tuners.lora import LoraLayer
+
+    rx = re.compile(pattern) if pattern else None
+    out = []
+    for mname, mod in model.named_modules():
+        if isinstance(mod, LoraLayer) and hasattr(mod, "base_layer"):
+            plain = mname.removeprefix("base_model.model.") + ".weight"
+            if rx and not rx.search(plain):
+                continue
+            base = mod.base_layer.weight
+            out.append(Target(plain, (lambda m=mod, w=base: w + m.get_delta_weight("default")), base))
+            fisher_names[plain] = plain
+    if not out:
+        raise SnapError("no LoRA-adapted weight matches --reg-params")
+    return out
+
+
+class Checkpointer:
+    """step-N directories under `root`; written to a temp dir and renamed, so a kill never leaves half of one."""
+
+    def __init__(self, root: Path, acc, deepspeed: bool):
+        self.root, self.acc, self.ds = root, acc, deepspeed
+
+    def latest(self) -> Path | None:
+        if not self.root.is_dir():
+            return None
+        done = [p for p in self.root.glob(f"{CKPT_PREFIX}*") if (p / "trainer.json").exists()]
+        return max(done, key=lambda p: int(p.name[len(CKPT_PREFIX):]), default=None)
+
+    def save(self, step: int, model, optimizer, scheduler, metrics: list[dict]) -> Path:
+        from safetensors.torch import save_file
+
+        acc = self.acc
+        tmp = self.root / f".tmp-{CKPT_PREFIX}{step}"
+        final = self.root / f"{CKPT_PREFIX}{step}"
+        if acc.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+        acc.wait_for_everyone()
+        if self.ds:
+            model.save_checkpoint(str(tmp), tag="ds")
+        elif acc.is_main_process:
+            unwrapped = acc.unwrap_model(model)
+            tensors = {n: p.detach().cpu().contiguous() for n, p in unwrapped.named_parameters() if p.requires_grad}
+            save_file(tensors, tmp / "trainable.safetensors")
+            torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        rng = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng.update({f"cuda{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
+        save_file(rng, tmp / f"rng-{acc.process_index}.safetensors")
+        (tmp / f"python-rng-{acc.process_index}.json").write_text(json.dumps(random.getstate()))
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            pd.DataFrame(metrics, columns=METRIC_COLUMNS).to_parquet(tmp / "metrics.parquet", index=False)
+            state = {"step": step, "scheduler": scheduler.state_dict(), "world": acc.num_processes}
+            (tmp / "trainer.json").write_text(json.dumps(state, default=float))
+            shutil.rmtree(final, ignore_errors=True)
+            os.rename(tmp, final)
+            for old in self.root.glob(f"{CKPT_PREFIX}*"):
+                if old != final:
+                    shutil.rmtree(old, ignore_errors=True)
+        acc.wait_for_everyone()
+        return final
+
+    def load(self, path: Path, model, optimizer, scheduler) -> tuple[int, list[dict]]:
+        from safetensors.torch import load_file
+
+        acc = self.acc
+        state = json.loads((path / "trainer.json").read_text())
+        if state.get("world", 1) != acc.num_processes:
+            raise SnapError(f"checkpoint {path} was written by {state.get('world')} processes; this run has "
+                            f"{acc.num_processes} (resume with the same --num-processes)")
+        if self.ds:
+            if not (path / "ds").is_dir():
+                raise SnapError(f"checkpoint {path} was not written under DeepSpeed (resume without it)")
+            # DeepSpeed's own checkpoint loader (files this run wrote into the workspace's scratch dir).
+            model.load_checkpoint(str(path), tag="ds", load_optimizer_states=True, load_lr_scheduler_states=False)
+        else:
+            if not (path / "trainable.safetensors").exists():
+                raise SnapError(f"checkpoint {path} was written under DeepSpeed (resume with the same preset)")
+            tensors = load_file(path / "trainable.safetensors")
+            params = dict(acc.unwrap_model(model).named_parameters())
+            with torch.no_grad():
+                for n, t in tensors.items():
+                    if n not in params:
+                        raise SnapError(f"checkpoint {path} does not match this model (unknown weight {n})")
+                    params[n].copy_(t.to(params[n].device, params[n].dtype))
+            optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True))
+        scheduler.load_state_dict(state["scheduler"])
+        rng = load_file(path / f"rng-{acc.process_index}.safetensors")
+        torch.set_rng_state(rng["torch"])
+        if torch.cuda.is_available():
+            cuda = [rng[f"cuda{i}"] for i in range(torch.cuda.device_count()) if f"cuda{i}" in rng]
+            if cuda:
+                torch.cuda.set_rng_state_all(cuda)
+        py = json.loads((path / f"python-rng-{acc.process_index}.json").read_text())
+        random.setstate((py[0], tuple(py[1]), py[2]))
+        metrics = pd.read_parquet(path / "metrics.parquet").to_dict("records") if (
+            path / "metrics.parquet").exists() else []
+        return int(state["step"]), metrics
+
+
+def train(
+    cfg: TrainConfig,
+    forget: pd.DataFrame,
+    retain: pd.DataFrame | None,
+    *,
+    out_dir: Path | None,
+    ckpt_dir: Path,
+    resume: str = "auto",
+    save_every: int = 0,
+    on_step: Callable[[StepInfo], None] | None = None,
+    on_status: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Train and (on the main process) write `out_dir/model`; returns the summary and the metrics rows."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer, get_scheduler
+
+    from snapcli.models.loading import quiet_transformers
+
+    quiet_transformers()
+    status = on_status or (lambda _msg: None)
+    cfg.check()
+    has_retain = retain is not None and len(retain) > 0
+    micro = cfg.batch_size * (2 if has_retain else 1)
+    acc = _make_accelerator(cfg, micro)
+    ds = _is_deepspeed(acc)
+    if _zero_stage(acc) == 3 and not ZERO3_SUPPORT[cfg.reg.name]:
+        raise SnapError(f"--reg {cfg.reg.name} needs whole weight tensors and does not run under ZeRO-3 "
+                        "(use the zero2 preset, or --reg none)")
+    torch.manual_seed(cfg.seed)
+    random.seed(cfg.seed)
+
+    status("loading model")
+    tok = AutoTokenizer.from_pretrained(cfg.model_path)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    model = AutoModelForCausalLM.from_pretrained(cfg.model_path, dtype=torch.float32)
+    model.config.use_cache = False
+    if cfg.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.enable_input_require_grads()
+    model.to(acc.device)
+
+    f_ex = encode_all(tok, forget, cfg.max_length, cfg.loss_on)
+    r_ex = encode_all(tok, retain, cfg.max_length, cfg.loss_on) if has_retain else []
+    pad_id = tok.pad_token_id
+
+    # theta_init, Fisher, targets: all from the weights as loaded, before any update and before a resume.
+    spec = cfg.reg
+    init_dtype = spec.torch_init_dtype
+    fisher = None
+    reg_params = None
+    if spec.name != "none":
+        if cfg.lora:
+            fisher_pattern = spec.params
+            reg_params = [(n, p) for n, p in select_params(model, fisher_pattern)
+                          if any(n.endswith(f"{t}.weight") for t in cfg.lora.targets)]
+        else:
+            reg_params = select_params(model, spec.params)
+        if spec.init_dtype != "fp32" and not cfg.lora:  # under LoRA the frozen base weights are theta_init
+            snap_to_init_dtype([p for _, p in reg_params], init_dtype)
+        if spec.name == "fisher":
+            if not has_retain:
+                raise SnapError("--reg fisher needs retain data (drop --no-retain)")
+            status("estimating Fisher information")
+            examples = r_ex[: cfg.fisher_samples]
+            batches = (({k: v.to(acc.device) for k, v in collate([e], pad_id).items()}) for e in examples)
+            fisher = estimate_fisher(model, reg_params, batches, lambda m, b: sequence_nll(m, b).mean(), init_dtype)
+
+    if cfg.lora:
+        from peft import LoraConfig, get_peft_model
+
+        model = get_peft_model(model, LoraConfig(
+            r=cfg.lora.r, lora_alpha=cfg.lora.alpha, target_modules=cfg.lora.targets,
+            lora_dropout=cfg.lora.dropout, task_type="CAUSAL_LM"))
+    targets: list[Target] = []
+    if spec.name != "none":
+        if cfg.lora:
+            targets = _lora_targets(model, spec.params, {})
+        else:
+            targets = make_targets(reg_params, init_dtype)
+    reg_cls = get_regularizer(spec.name)
+    reg = reg_cls(targets, projections=spec.projections, p=spec.p, seed=cfg.seed, fisher=fisher)
+    reg_memory = reg.memory_bytes()
+    if cfg.lora:
+        reg_memory["theta_init_bytes"] = 0  # the frozen base weights are theta_init: no copy
+
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in trainable if p.dim() >= 2]
+    no_decay = [p for p in trainable if p.dim() < 2]
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr
+    )
+    order = PairedOrder(len(f_ex), len(r_ex), cfg.batch_size, cfg.seed, acc.process_index, acc.num_processes)
+    steps_per_epoch = order.per_epoch / cfg.grad_accum
+    total = cfg.max_steps or max(1, math.ceil(cfg.epochs * order.per_epoch / cfg.grad_accum))
+    scheduler = get_scheduler(cfg.scheduler, optimizer, num_warmup_steps=int(cfg.warmup_ratio * total),
+                              num_training_steps=total)
+    model, optimizer = acc.prepare(model, optimizer)
+    model.train()
+
+    ckpt = Checkpointer(ckpt_dir, acc, ds)
+    start, metrics = 0, []
+    resume_path: Path | None = None
+    if resume == "auto":
+        resume_path = ckpt.latest()
+    elif resume not in ("none", "never", "no"):
+        resume_path = Path(resume)
+        if not (resume_path / "trainer.json").exists():
+            raise SnapError(f"--resume {resume}: not a checkpoint directory (no trainer.json)")
+    if resume_path is not None:
+        status(f"resuming from {resume_path.name}")
+        start, metrics = ckpt.load(resume_path, model, optimizer, scheduler)
+        metrics = metrics[:start]
+    resumed_from = start
+
+    device = acc.device
+    for step in range(start, total):
+        t0 = time.perf_counter()
+        lf_sum = lr_sum = 0.0
+        n_tokens = 0
+        reg_val = 0.0
+        epoch = 0
+        for a in range(cfg.grad_accum):
+            m = step * cfg.grad_accum + a
+            epoch, fi, ri = order.micro(m)
+            batch = collate([f_ex[i] for i in fi] + [r_ex[j] for j in ri], pad_id)
+            batch = {k: v.to(device) for k, v in batch.items()}
+            n_tokens += int(batch["attention_mask"].sum())
+            with acc.accumulate(model):
+                nll = sequence_nll(model, batch)
+                nb = len(fi)
+                loss_f = nll[:nb].mean()
+                loss_r = nll[nb:].mean() if ri else torch.zeros((), device=nll.device)
+                loss = loss_f + loss_r
+                if a == cfg.grad_accum - 1 and spec.name != "none":
+                    if spec.lam > 0:
+                        r = reg(step)
+                        # accelerate divides every micro-batch loss by grad_accum; R enters once per step.
+                        loss = loss + spec.lam * cfg.grad_accum * r.to(loss.device)
+                    else:
+                        with torch.no_grad():
+                            r = reg(step)
+                    reg_val = float(r.detach())
+                acc.backward(loss)
+                if acc.sync_gradients and not ds and cfg.max_grad_norm > 0:
+                    acc.clip_grad_norm_(trainable, cfg.max_grad_norm)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+            lf_sum += float(loss_f.detach())
+            lr_sum += float(loss_r.detach())
+        lr_now = scheduler.get_last_lr()[0]
+        scheduler.step()
+        stats = torch.tensor([lf_sum / cfg.grad_accum, lr_sum / cfg.grad_accum, float(n_tokens)], device=device)
+        stats = acc.reduce(stats, reduction="sum")
+        world = acc.num_processes
+        secs = time.perf_counter() - t0
+        if not all(math.isfinite(float(x)) for x in stats):
+            raise RunFailed(f"loss became non-finite at step {step + 1} (lower --lr or --lambda)")
+        row = {
+            "step": step + 1,
+            "epoch": round((step + 1) / steps_per_epoch, 4),
+            "loss_f": float(stats[0]) / world,
+            "loss_r": float(stats[1]) / world if has_retain else 0.0,
+            "reg": reg_val,
+            "lr": float(lr_now),
+            "tokens_per_s": float(stats[2]) / secs if secs > 0 else 0.0,
+            "step_seconds": secs,
+            "peak_mem_mb": _peak_mem_mb(device),
+        }
+        row["loss"] = row["loss_f"] + row["loss_r"] + spec.lam * reg_val
+        metrics.append(row)
+        if on_step and acc.is_main_process:
+            on_step(StepInfo(step + 1, total, row))
+        if save_every and (step + 1) % save_every == 0 and step + 1 < total:
+            ckpt.save(step + 1, model, optimizer, scheduler, metrics)
+
+    summary = {
+        "steps": total, "resumed_from_step": resumed_from, "processes": acc.num_processes,
+        "deepspeed_zero_stage": _zero_stage(acc) if ds else None,
+        "forget_examples": len(f_ex), "retain_examples": len(r_ex),
+        "memory": reg_memory, "is_main": acc.is_main_process,
+    }
+    status("saving model")
+    _save_model(acc, model, tok, cfg, out_dir)
+    acc.wait_for_everyone()
+    summary["metrics"] = pd.DataFrame(metrics, columns=METRIC_COLUMNS)
+    return summary
+
+
+def _save_model(acc, model, tok, cfg: TrainConfig, out_dir: Path | None) -> None:
+    """safetensors + tokenizer + hyperparameters.yaml; every process joins (ZeRO-3 gathers), the main one writes."""
+    import yaml
+
+    state = acc.get_state_dict(model) if _is_deepspeed(acc) else None
+    if not acc.is_main_process or out_dir is None:
+        return
+    target = out_dir / "model"
+    target.mkdir(parents=True, exist_ok=True)
+    unwrapped = acc.unwrap_model(model)
+    if cfg.lora and cfg.lora.merge:
+        unwrapped = unwrapped.merge_and_unload()
+        state = None
+    unwrapped.config.use_cache = True
+    kwargs = {"state_dict": state} if state is not None else {}
+    unwrapped.save_pretrained(target, safe_serialization=True, **kwargs)
+    tok.save_pretrained(target)
+    gen = getattr(unwrapped, "generation_config", None)
+    if gen is not None:
+        gen.save_pretrained(target)
+    (target / "hyperparameters.yaml").write_text(yaml.safe_dump(cfg.to_params(), sort_keys=False))
