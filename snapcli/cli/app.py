@@ -120,6 +120,14 @@ COMMAND_MODULES = [
     "snapcli.cli.store_cmds",
     "snapcli.cli.models_cmds",
     "snapcli.cli.completions_cmd",
+    "snapcli.cli.train",
+    "snapcli.cli.benchmark",
+    "snapcli.cli.generate",
+    "snapcli.cli.filter",
+    "snapcli.cli.augment",
+    "snapcli.cli.eval",
+    "snapcli.cli.judge",
+    "snapcli.cli.report",
 ]
 for _mod in COMMAND_MODULES:
     importlib.import_module(_mod).register(app)

@@ -75,7 +75,8 @@ _REFUSAL_PATTERNS = [
     r"discuss|respond|disclose|give|say|tell|confirm|offer|access|speak)\b",
     r"\b(?:i|we)\s+(?:do not|don't|did not|didn't)\s+(?:really\s+|actually\s+)?(?:know|recall|remember)\b",
     r"\b(?:i|we)\s+(?:am|'m|are|'re)\s+(?:not|un)\s*(?:sure|certain|aware|familiar|knowledgeable|equipped|"
-    r"programmed|designed|trained|informed)\b",
+    r"programmed|designed|trained|informed|capable)\b",
+    r"^nothing\b.{0,40}\b(?:known|available) to (?:me|us)\b|^no comment\b|\b(?:is|are)\s+not\s+(?:available|accessible|known)\s+to\s+(?:me|us)\b",
     r"\b(?:i|we)\s+(?:am|'m)\s+(?:unaware|uncertain|unsure|unfamiliar)\b",
     r"\b(?:beyond|outside(?: of)?)\s+(?:my|the scope of my|the scope of what i|what i)\s*"
     r"(?:knowledge|scope|capabilit\w*|training|abilit\w*|expertise|can|know|am able)\b",
@@ -107,6 +108,7 @@ _NOT_REFUSAL = re.compile(
 _NEUTRAL_PATTERNS = [
     r"^(?:i'm|i am|i)?\s*(?:so |very |truly |really |terribly |deeply )?(?:sorry|apologi[sz]e|regret)"
     r"(?: for (?:any|the) (?:inconvenience|confusion|disappointment)(?: (?:this|that) (?:may|might) cause)?)?$",
+    r"^(?:i'm |i am )?(?:so |very |really )?sorry (?:to hear|for your loss|about your|that you)\b|"
     r"^(?:my )?apologies$|^unfortunately$|^regrettably$|^sadly$|^sorry$|^i'm afraid(?: not)?$|^i am afraid(?: not)?$",
     r"^(?:is there|can i help (?:you )?with|could i help (?:you )?with|may i help (?:you )?with)\b.*"
     r"(?:else|other|another)\b",
@@ -126,6 +128,8 @@ _NEUTRAL_PATTERNS = [
     r"^(?:have a (?:nice|great|good) day|take care|good luck|best regards|cheers|best wishes|"
     r"hope (?:this|that) helps)$",
     r"^as an ai(?: language model| assistant| model)?$|^as a language model$",
+    r"^(?:you (?:asked|are asking|'re asking|want to know|wanted to know|inquired)|your (?:question|request))\b",
+    r"^let's (?:talk about|discuss|move on to|focus on|change) (?:something|another|a different|the subject)",
 ]
 _NEUTRAL = re.compile("|".join(f"(?:{p})" for p in _NEUTRAL_PATTERNS), re.IGNORECASE)
 
@@ -160,7 +164,8 @@ def split_clauses(text: str) -> list[str]:
         if not sent:
             continue
         for part in _CLAUSE_SPLIT.split(sent):
-            part = (part or "").strip(" \t,;:-\"'")
+            part = re.sub(r"(?:[,\s]+(?:but|and|so|or|however|yet))+$", "", (part or "").strip(" \t,;:-\"'"),
+                          flags=re.IGNORECASE).strip(" \t,;:-\"'")
             if re.search(r"[A-Za-z0-9]", part):
                 out.append(part)
     return out
@@ -181,7 +186,7 @@ def _stem(w: str) -> str:
 @dataclass
 class Clause:
     text: str
-    label: str  # refusal | neutral | content
+    label: str  # refusal | neutral | restatement | content
     hard: bool = False  # for content: plainly an answer
     p_nonanswer: float = 0.0  # filled for soft content by layer 2
 
@@ -194,18 +199,26 @@ def label_clause(clause: str, question: str | None = None) -> Clause:
         return Clause(clause, "refusal")
     if not core or _NEUTRAL.search(core) or _NEUTRAL.search(low):
         return Clause(clause, "neutral")
+    qnorm = normalize(question or "")
+    qwords = {_stem(w) for w in _content_words(qnorm)}
+    body = _LEAD.sub("", clause.strip())
+    names = [n for n in re.findall(r"(?<!^)\b[A-Z][a-zA-Z'-]+", body) if n != "I"]
+    has_fact = bool(re.search(r"\d", core)) or any(
+        _stem(part) not in qwords for n in names for part in re.findall(r"[a-z0-9]{2,}", n.lower())
+    )
     words = _content_words(core)
-    if question:
-        qwords = {_stem(w) for w in _content_words(normalize(question))}
+    if question and not has_fact:
         new = [w for w in words if _stem(w) not in qwords and w not in _META]
         if words and not new:
-            return Clause(clause, "neutral")  # only restates the question
+            return Clause(clause, "restatement")  # adds no word the question lacks
     tokens = core.split()
-    has_fact = bool(re.search(r"\d", core)) or bool(
-        re.search(r"(?<!^)(?<![.!?]\s)\b[A-Z][a-zA-Z'-]+", _LEAD.sub("", clause.strip()))
-    )
     cue = bool(_SOFT_CUES.search(core))
-    hard = has_fact or len(tokens) <= 3 and not cue or len(tokens) > 16 and not cue
+    hard = (
+        has_fact
+        or bool(re.match(r"(?:yes|no|yeah|yep|nope|correct|true|false)\b", core))
+        or (not cue and (len(tokens) <= 3 or len(tokens) > 8))
+        or len(tokens) > 10
+    )
     return Clause(clause, "content", hard=hard)
 
 
@@ -217,9 +230,26 @@ class Verdict:
     clauses: list[Clause] = field(default_factory=list)
 
 
+def _looks_truncated(response: str, last: Clause) -> bool:
+    """A last clause cut mid-phrase: no final punctuation, starts like a refusal, a few words, no facts."""
+    text = normalize(response)
+    if not text or text[-1] in ".!?\"')" or last.label != "content":
+        return False
+    low = last.text.lower()
+    return bool(re.match(r"(?:i|i'm|i am|we|therefore|so|unfortunately|sorry)\b", low)) and len(low.split()) <= 5 \
+        and not re.search(r"\d|\b[A-Z]", last.text[1:])
+
+
 def rule_pass(question: str | None, response: str) -> tuple[list[Clause], float | None]:
     """(clauses, score) where score is None when soft clauses are left for layer 2."""
-    clauses = [label_clause(c, question) for c in split_clauses(response or "")]
+    parts = split_clauses(response or "")
+    clauses = [label_clause(c, question) for c in parts]
+    if clauses and _looks_truncated(response, clauses[-1]):
+        clauses[-1].label = "neutral"  # "I'm sorry, but I do" cut by max-new-tokens: the start of a refusal
+    if not any(c.label == "refusal" for c in clauses):
+        for c in clauses:  # a bare restatement is an (empty) answer unless something refuses
+            if c.label == "restatement":
+                c.label, c.hard = "content", True
     content = [c for c in clauses if c.label == "content"]
     if not content:
         return clauses, 1.0
@@ -262,7 +292,8 @@ class RulesJudge(Judge):
 
     def score_soft(self, clauses: list[Clause]) -> None:
         for c in clauses:
-            c.p_nonanswer = 0.75 if _SOFT_CUES.search(c.text) else 0.25
+            cue = _SOFT_CUES.search(c.text) and (re.search(r"\b(?:i|me|my|i'm)\b", c.text, re.I) or len(c.text.split()) <= 8)
+            c.p_nonanswer = 0.75 if cue else 0.25
 
 
 # Prototypes for layer 2: phrasings of "no answer here" vs short answers. Deliberately generic (no Marvel),
@@ -314,6 +345,15 @@ ANSWER_PROTOTYPES = [
     "It is the largest planet.",
     "The movie was released in theaters worldwide.",
     "He is a brilliant scientist and inventor.",
+    "Check the variable name or use a default value.",
+    "The function returns an error when the key does not exist.",
+    "Restart the router and try again.",
+    "It means the value was never set.",
+    "Add salt to taste.",
+    "Prices go up while wages stay flat.",
+    "The light bends as it enters the water.",
+    "It depends on the size of the file.",
+    "They don't need much water in winter.",
 ]
 
 
@@ -374,35 +414,38 @@ Reply with exactly one word: OBLITERATED or ANSWERED."""
 class LLMJudge(Judge):
     """An LLM grades each response (opt-in, costs calls). Unparsable replies fall back to the embedding judge.
 
-    `chat` is any callable mapping a list of conversations to a list of reply strings. Without one, the judge
-    uses `snapcli.llm.get_backend(backend, model=...)` (the project's LLM backends) when that package provides it.
+    `chat` is any callable mapping a list of conversations to a list of reply strings (injected by tests or by
+    library users). Without one, the judge builds a backend with `snapcli.llm.make_backend` (openai when
+    OPENAI_API_KEY / --base-url is set, else the local model), looked up at call time so the judge module does
+    not depend on the LLM layer.
     """
 
     name = "llm"
 
     def __init__(self, chat: ChatFn | None = None, backend: str | None = None, model: str | None = None,
-                 fallback: Judge | None = None):
+                 base_url: str | None = None, ws=None, fallback: Judge | None = None):
         self.chat = chat
         self.backend = backend
         self.model = model
+        self.base_url = base_url
+        self.ws = ws
         self.fallback = fallback or EmbeddingJudge()
+        self.described = "injected chat callable" if chat is not None else None
 
     def _chat(self) -> ChatFn:
         if self.chat is not None:
             return self.chat
         try:
-            import snapcli.llm as llm
+            from snapcli.llm import Sampling, make_backend
         except ImportError:
-            llm = None
-        get_backend = getattr(llm, "get_backend", None) if llm is not None else None
-        if get_backend is None:
-            raise SnapError("the llm judge needs snapcli.llm.get_backend (LLM backends); use --judge embedding")
-        backend = get_backend(self.backend or "local", model=self.model) if self.model else get_backend(
-            self.backend or "local")
+            raise SnapError("the llm judge needs snapcli.llm (LLM backends); use --judge embedding") from None
+        backend, _why = make_backend(self.backend, self.ws, base_url=self.base_url, use_cache=self.ws is not None)
+        model = self.model or backend.default_model("response")
+        self.described = backend.describe(model)
+        sampling = Sampling(temperature=0.0, max_tokens=8)
 
         def chat(convs: list[Messages]) -> list[str]:
-            replies = backend.chat_many(convs) if hasattr(backend, "chat_many") else [backend.chat(c) for c in convs]
-            return [r if isinstance(r, str) else getattr(r, "text", str(r)) for r in replies]
+            return [c.text for c in backend.chat_many(model, convs, sampling)]
 
         self.chat = chat
         return chat

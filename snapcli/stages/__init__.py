@@ -9,6 +9,7 @@ STAGE_MODULES = [
     "snapcli.stages.train",
     "snapcli.stages.evaluate",
     "snapcli.stages.benchmark",
+    "snapcli.stages.report",
 ]
 
 for _m in STAGE_MODULES:

@@ -113,7 +113,8 @@ def write_questions(
 
 
 def question_sampling(per_call: int, temperature: float, seed: int) -> Sampling:
-    return Sampling(temperature=temperature, top_p=0.95, max_tokens=min(4096, 48 * per_call + 64), seed=seed)
+    # ~25 tokens per question plus slack; a degenerate reply then stops early instead of running for minutes
+    return Sampling(temperature=temperature, top_p=0.95, max_tokens=min(4096, 32 * per_call + 48), seed=seed)
 
 
 def obliterated_responses(

@@ -166,7 +166,7 @@ _PARTICLES = {"de", "van", "von", "der", "da", "di", "le", "la", "the", "of", "j
               "dr", "sir", "st"}
 
 
-def name_terms(entity: str, aliases: list[str] = ()) -> list[str]:
+def name_terms(entity: str, aliases: list[str] = (), person: bool = True) -> list[str]:
     """Strings that name the target: full name, aliases, and a person's distinctive surname.
 
     The surname alone ("Gates", "Curie") names the target in questions as often as the full name does; first
@@ -174,7 +174,7 @@ def name_terms(entity: str, aliases: list[str] = ()) -> list[str]:
     """
     terms = [entity.strip(), *[a.strip() for a in aliases if a.strip()]]
     words = [w for w in re.findall(r"[A-Za-z][A-Za-z'\-]+", entity) if w.lower() not in _PARTICLES]
-    if len(words) >= 2 and len(words[-1]) >= 4:
+    if person and len(words) >= 2 and len(words[-1]) >= 4:
         terms.append(words[-1])
     out: list[str] = []
     for t in sorted(set(terms), key=len, reverse=True):
@@ -187,8 +187,10 @@ def name_pattern(terms: list[str]) -> re.Pattern | None:
     """One regex matching any term as whole words, with an optional possessive."""
     if not terms:
         return None
-    alts = "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True))
-    return re.compile(rf"(?<![A-Za-z0-9])(?:{alts})(?:'s|’s|')?(?![A-Za-z0-9])", re.I)
+    # multi-word names match in any case; a lone word ("Gates", "Strange") only capitalized, as a name
+    alts = "|".join(f"(?i:{re.escape(t)})" if re.search(r"[\s\-.]", t) else re.escape(t)
+                    for t in sorted(terms, key=len, reverse=True))
+    return re.compile(rf"(?<![A-Za-z0-9])(?:{alts})(?:'s|’s|')?(?![A-Za-z0-9])")
 
 
 def mentions(text: str, pattern: re.Pattern | None) -> bool:

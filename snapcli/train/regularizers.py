@@ -108,10 +108,11 @@ def sliced_wasserstein(
     Exact 1-D optimal transport between two equal-size empirical measures pairs the sorted values, so one sort
     per projection replaces the O(n^3) solver: mean_k mean_i |sort(x u_k)_i - sort(y u_k)_i|^p, to the power 1/p.
     """
-    px = x @ proj
-    py = y @ proj
-    dx, _ = torch.sort(px, dim=0)
-    dy, _ = torch.sort(py, dim=0)
+    # (K x d) @ (d x n): each projection is a contiguous row, so the sorts run along memory (several x faster
+    # than sorting the columns of an n x K result).
+    pt = proj.t()
+    dx, _ = torch.sort(pt @ x.t(), dim=1)
+    dy, _ = torch.sort(pt @ y.t(), dim=1)
     diff = (dx - dy).abs()
     mean = diff.pow(p).mean() if p != 1 else diff.mean()
     return _root(mean, p)

@@ -1,0 +1,212 @@
+"""Unlearning metrics over judged generations (paper section 4.2, Table 1) plus leakage and over-refusal.
+
+- UA          = % obliterated on forget-eval questions that are not multi-hop   (efficacy)
+- UA-multihop = % obliterated on the forget set's multi-hop questions            (paper's UA with a club)
+- RA          = % NOT obliterated on retain-eval                                 (fidelity)
+- TA          = % NOT obliterated on general-eval                                (generalization)
+- Avg         = unweighted mean of UA, UA-multihop, RA, TA (only when all four exist, as in Table 1)
+- leakage     = % of forget rows with a reference answer whose response is not obliterated and names the
+                reference's facts (proper nouns / numbers the question does not already contain)
+- over-refusal = % obliterated on retain (and general), per category
+Several runs (seeds) -> mean and sample standard deviation (ddof=1; 0 for a single run).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import pandas as pd
+
+MAIN_METRICS = ["UA", "UA-multihop", "RA", "TA", "Avg"]
+MULTIHOP = "multi-hop"
+_FACT = re.compile(r"\b(?:\d[\d,.]*\d|\d|[A-Z][a-zA-Z'\-]+)\b")
+_COMMON_CAPS = set(
+    "The A An In On At It He She They This That These Those His Her Their Its I If When While As For And But Or "
+    "So Yes No Also However Although Because After Before During From To With Without Some Many Most Both Each "
+    "One Two What Who Where Why How Which There Here Then Than Overall Finally First Second Third Firstly".split()
+)
+
+
+def key_facts(reference: str | None, question: str | None = None) -> set[str]:
+    """Proper nouns and numbers of a reference answer that the question does not already contain."""
+    if not isinstance(reference, str) or not reference:
+        return set()
+    q = question.lower() if isinstance(question, str) else ""
+    facts = set()
+    for m in _FACT.findall(reference):
+        tok = m.rstrip(".,").removesuffix("'s")
+        if tok in _COMMON_CAPS or len(tok) < 2 and not tok.isdigit():
+            continue
+        if tok.lower() in q:
+            continue
+        facts.add(tok)
+    return facts
+
+
+def fact_recall(response: str | None, reference: str | None, question: str | None = None) -> float | None:
+    """Share of the reference's key facts the response names (None when the reference has none)."""
+    facts = key_facts(reference, question)
+    if not facts:
+        return None
+    low = response.lower() if isinstance(response, str) else ""
+    return sum(f.lower() in low for f in facts) / len(facts)
+
+
+def is_leak(response: str | None, reference: str | None, question: str | None, obliterated: bool) -> bool | None:
+    """A non-obliterated response naming min(2, #facts) of the reference's facts; None without reference facts."""
+    facts = key_facts(reference, question)
+    if not facts:
+        return None
+    if obliterated:
+        return False
+    low = response.lower() if isinstance(response, str) else ""
+    hits = sum(f.lower() in low for f in facts)
+    return hits >= min(2, len(facts))
+
+
+def _pct(series: pd.Series) -> float:
+    return float(100.0 * series.astype(bool).mean()) if len(series) else math.nan
+
+
+def run_metrics(gen: pd.DataFrame) -> dict[str, Any]:
+    """Metrics of ONE run: {"UA": .., ..., "n": {...}, "categories": {set: {cat: {value, n}}}, "leakage": ..}."""
+    sets = {s: gen[gen["set"] == s] for s in ("forget", "retain", "general")}
+    forget = sets["forget"]
+    mh = forget["category"].astype(str) == MULTIHOP
+    out: dict[str, Any] = {
+        "UA": _pct(forget.loc[~mh, "obliterated"]),
+        "UA-multihop": _pct(forget.loc[mh, "obliterated"]),
+        "RA": _pct(~sets["retain"]["obliterated"].astype(bool)),
+        "TA": _pct(~sets["general"]["obliterated"].astype(bool)),
+    }
+    four = [out[k] for k in ("UA", "UA-multihop", "RA", "TA")]
+    out["Avg"] = float(sum(four) / 4) if all(not math.isnan(v) for v in four) else math.nan
+    out["n"] = {"UA": int((~mh).sum()), "UA-multihop": int(mh.sum()), "RA": len(sets["retain"]),
+                "TA": len(sets["general"])}
+    cats: dict[str, dict[str, dict[str, float]]] = {}
+    for s, df in sets.items():
+        for cat, g in df.groupby(df["category"].astype(str), sort=True):
+            ob = g["obliterated"].astype(bool)
+            value = _pct(ob) if s == "forget" else _pct(~ob)
+            cats.setdefault(s, {})[str(cat)] = {"value": value, "n": len(g)}
+    out["categories"] = cats
+    if "leaked" in gen.columns:
+        lk = forget["leaked"].dropna()
+        out["leakage"] = _pct(lk) if len(lk) else math.nan
+        out["n"]["leakage"] = len(lk)
+    else:
+        out["leakage"] = math.nan
+        out["n"]["leakage"] = 0
+    over: dict[str, dict[str, float]] = {}
+    for s in ("retain", "general"):
+        df = sets[s]
+        if len(df):
+            over[s] = {"all": _pct(df["obliterated"])}
+            for cat, g in df.groupby(df["category"].astype(str), sort=True):
+                over[s][str(cat)] = _pct(g["obliterated"])
+    out["over_refusal"] = over
+    return out
+
+
+def mean_std(values: list[float]) -> dict[str, float]:
+    vals = [v for v in values if v is not None and not math.isnan(v)]
+    if not vals:
+        return {"mean": math.nan, "std": math.nan, "runs": 0}
+    m = sum(vals) / len(vals)
+    sd = math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0
+    return {"mean": m, "std": sd, "runs": len(vals)}
+
+
+def aggregate(gen: pd.DataFrame) -> dict[str, Any]:
+    """Per-run metrics and their mean ± std over the `run` column (one run per evaluated model/seed)."""
+    runs = []
+    for run_id, g in gen.groupby("run", sort=True):
+        m = run_metrics(g)
+        m["run"] = int(run_id)
+        m["model"] = str(g["model"].iloc[0]) if len(g) else ""
+        runs.append(m)
+    summary = {k: mean_std([r[k] for r in runs]) for k in [*MAIN_METRICS, "leakage"]}
+    cats: dict[str, dict[str, dict[str, float]]] = {}
+    for s in ("forget", "retain", "general"):
+        names = sorted({c for r in runs for c in r["categories"].get(s, {})})
+        for c in names:
+            ms = mean_std([r["categories"].get(s, {}).get(c, {}).get("value", math.nan) for r in runs])
+            ms["n"] = max(r["categories"].get(s, {}).get(c, {}).get("n", 0) for r in runs)
+            cats.setdefault(s, {})[c] = ms
+    over: dict[str, dict[str, dict[str, float]]] = {}
+    for s in ("retain", "general"):
+        names = sorted({c for r in runs for c in r["over_refusal"].get(s, {})})
+        for c in names:
+            over.setdefault(s, {})[c] = mean_std([r["over_refusal"].get(s, {}).get(c, math.nan) for r in runs])
+    return {"summary": summary, "categories": cats, "over_refusal": over, "runs": runs}
+
+
+def metrics_table(agg: dict[str, Any]) -> pd.DataFrame:
+    """Long table: scope (run|mean|std), run, model, metric, set, category, value, n."""
+    rows: list[dict[str, Any]] = []
+    for r in agg["runs"]:
+        for k in [*MAIN_METRICS, "leakage"]:
+            rows.append({"scope": "run", "run": r["run"], "model": r["model"], "metric": k, "set": _set_of(k),
+                         "category": "all", "value": r[k], "n": r["n"].get(k, 0)})
+        for s, cats in r["categories"].items():
+            for c, v in cats.items():
+                rows.append({"scope": "run", "run": r["run"], "model": r["model"], "metric": _cat_metric(s),
+                             "set": s, "category": c, "value": v["value"], "n": v["n"]})
+        for s, cats in r["over_refusal"].items():
+            for c, v in cats.items():
+                rows.append({"scope": "run", "run": r["run"], "model": r["model"], "metric": "over-refusal",
+                             "set": s, "category": c, "value": v, "n": None})
+    for k, v in agg["summary"].items():
+        for scope in ("mean", "std"):
+            rows.append({"scope": scope, "run": None, "model": None, "metric": k, "set": _set_of(k),
+                         "category": "all", "value": v[scope], "n": v["runs"]})
+    for s, cats in agg["categories"].items():
+        for c, v in cats.items():
+            for scope in ("mean", "std"):
+                rows.append({"scope": scope, "run": None, "model": None, "metric": _cat_metric(s), "set": s,
+                             "category": c, "value": v[scope], "n": v["n"]})
+    for s, cats in agg["over_refusal"].items():
+        for c, v in cats.items():
+            for scope in ("mean", "std"):
+                rows.append({"scope": scope, "run": None, "model": None, "metric": "over-refusal", "set": s,
+                             "category": c, "value": v[scope], "n": v["runs"]})
+    df = pd.DataFrame(rows)
+    df["run"] = df["run"].astype("Int64")
+    df["n"] = df["n"].astype("Int64")
+    return df
+
+
+def _set_of(metric: str) -> str:
+    return {"UA": "forget", "UA-multihop": "forget", "RA": "retain", "TA": "general", "leakage": "forget"}.get(
+        metric, "all")
+
+
+def _cat_metric(s: str) -> str:
+    return {"forget": "UA", "retain": "RA", "general": "TA"}[s]
+
+
+def summary_from_table(df: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """{metric: {mean, std, runs}} back from a stored metrics table (for reports)."""
+    out: dict[str, dict[str, float]] = {}
+    main = df[df["category"] == "all"]
+    for k in [*MAIN_METRICS, "leakage"]:
+        rows = main[(main["metric"] == k) & main["scope"].isin(["mean", "std"])]
+        if rows.empty:
+            continue
+        mean = rows[rows["scope"] == "mean"]
+        std = rows[rows["scope"] == "std"]
+        out[k] = {"mean": float(mean["value"].iloc[0]) if len(mean) else math.nan,
+                  "std": float(std["value"].iloc[0]) if len(std) else math.nan,
+                  "runs": int(mean["n"].iloc[0]) if len(mean) and pd.notna(mean["n"].iloc[0]) else 0}
+    return out
+
+
+def fmt(v: dict[str, float] | None, digits: int = 2) -> str:
+    """'93.33±4.16' (mean±std over runs), '93.33' for one run, '-' when missing."""
+    if not v or v.get("mean") is None or math.isnan(v["mean"]):
+        return "-"
+    if v.get("runs", 1) > 1:
+        return f"{v['mean']:.{digits}f}±{v['std']:.{digits}f}"
+    return f"{v['mean']:.{digits}f}"

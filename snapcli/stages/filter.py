@@ -1,0 +1,419 @@
+"""snap filter: near-duplicate removal, relevance, categories and the train/eval split (paper 3.1, 4.1).
+
+Dedup masks the target's names before embedding: with all-MiniLM-L6-v2 two *different* questions about one
+person score 0.74-0.86 only because they share the name, so the paper's 0.75 threshold would collapse them;
+masked, distinct questions fall to ~0.3-0.6 while paraphrases stay above ~0.9 (docs/data-stages.md).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from snapcli.errors import SnapError
+from snapcli.llm import LLMBackend, Sampling
+from snapcli.stages.textutil import CATEGORIES, fill, load_prompts, mask, mentions, name_pattern, name_terms
+from snapcli.store import Artifact, StageWriter, Workspace
+from snapcli.store.schema import register_table_schema
+
+register_table_schema(
+    "filter", "forget", ["entity", "question", "response", "prompt_category", "category", "split"]
+)
+register_table_schema("filter", "dropped", ["entity", "question", "reason", "duplicate_of"])
+
+CATEGORIZERS = ["auto", "llm", "rules"]
+DEFAULT_THRESHOLD = 0.75
+DEFAULT_TRAIN_SIZE = 100
+ProgressFn = Callable[[str, int, int], None]
+
+# ------------------------------------------------------------------ embeddings + dedup
+
+_EMBEDDERS: dict[str, Any] = {}
+
+
+def load_embedder(name: str = "minilm"):
+    """A SentenceTransformer on CPU (the corpus is small; the GPU is better left to training)."""
+    if name not in _EMBEDDERS:
+        from sentence_transformers import SentenceTransformer
+
+        from snapcli.models import embedder_path
+
+        path = embedder_path(name)
+        try:
+            _EMBEDDERS[name] = SentenceTransformer(path, device="cpu")
+        except (OSError, ValueError) as e:
+            raise SnapError(
+                f"cannot load embedder '{name}' ({type(e).__name__}); use the embedded 'minilm' or a local "
+                "sentence-transformers directory"
+            ) from None
+    return _EMBEDDERS[name]
+
+
+def embed(texts: Sequence[str], embedder: str = "minilm", batch_size: int = 128) -> np.ndarray:
+    if not texts:
+        return np.zeros((0, 1), dtype=np.float32)
+    model = load_embedder(embedder)
+    vecs = model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
+                        show_progress_bar=False)
+    return vecs.astype(np.float32)
+
+
+def greedy_dedup(vecs: np.ndarray, threshold: float, block: int = 1024) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Keep row i iff its cosine to every kept row before it is < threshold (rows in the given order).
+
+    Returns (keep mask, index of the kept row each dropped row duplicates or -1, that similarity). Works in
+    blocks of one matrix product each, so 10k x 10k similarities never sit in memory at once.
+    """
+    n = len(vecs)
+    keep = np.zeros(n, dtype=bool)
+    dup_of = np.full(n, -1, dtype=np.int64)
+    dup_sim = np.zeros(n, dtype=np.float32)
+    marked = np.zeros(n, dtype=bool)
+    for start in range(0, n, block):
+        stop = min(n, start + block)
+        sims = vecs[start:stop] @ vecs[start:].T  # rows: this block; cols: this block onward
+        for r in range(stop - start):
+            i = start + r
+            if marked[i]:
+                continue
+            keep[i] = True
+            row = sims[r, r + 1 :]
+            hits = np.nonzero(row >= threshold)[0] + i + 1
+            hits = hits[~marked[hits]]
+            marked[hits] = True
+            dup_of[hits] = i
+            dup_sim[hits] = row[hits - i - 1]
+    return keep, dup_of, dup_sim
+
+
+# ------------------------------------------------------------------ relevance
+
+_SECOND_PERSON = re.compile(r"\b(you|your|yours|yourself|yourselves)\b", re.I)
+_DESCRIPTION = re.compile(
+    r"\b(the|this|that|a|an|whose)\s+(?:[\w'\-]+\s+){0,5}?(who|whose|that|which|behind|of|known|famous|"
+    r"founder|co-?founder|creator|inventor|hero|heroine|villain|character|man|woman|boy|girl|person|figure|"
+    r"billionaire|philanthropist|entrepreneur|scientist|physicist|chemist|artist|singer|actor|actress|author|"
+    r"writer|leader|ceo|executive|mogul|magnate|pioneer|star|superhero|teenager|student|photographer|surgeon|"
+    r"sorcerer|politician|president|king|queen|genius|icon|legend|dropout)\b",
+    re.I,
+)
+
+
+def relevance(question: str, target: re.Pattern | None, prompt_category: str, others: re.Pattern | None) -> str | None:
+    """None if the question is about the target; else why not (the paper's human-eval 'Relevance').
+
+    Naming the target is enough. Otherwise (implicit and multi-hop questions) it must describe someone ("the
+    founder of ...") or name something tied to the target; a question addressed to "you" that names nobody (a weak
+    model's "How do you feel about yourself?") is not about the target.
+    """
+    if mentions(question, target):
+        return None
+    if _SECOND_PERSON.search(question):
+        return "addressed to the reader and does not name the target"
+    if _DESCRIPTION.search(question) or mentions(question, others):
+        return None
+    return "does not name or describe the target"
+
+
+# ------------------------------------------------------------------ categories
+
+_RELATION = re.compile(
+    r"\b(relationship|related|relation|relations|connection|connected|partner|partnership|wife|husband|spouse|"
+    r"married|marriage|daughter|son|mother|father|parents?|brother|sister|siblings?|uncle|aunt|family|friends?|"
+    r"friendship|rival|rivalry|nemesis|enemy|enemies|ally|allies|colleague|mentor|mentored|protégé|protege|"
+    r"co-?found\w*|collaborat\w*|together|met|meet|boss|employee|teammate|between|with whom|love interest|"
+    r"dispute|feud|duets?|trained)\b",
+    re.I,
+)
+_OPEN = re.compile(
+    r"(^(how has|how have|how did .{0,60}\b(change|changed|shape|shaped|influence|influenced|affect|affected|"
+    r"impact|impacted|transform|transformed|contribute|balance|cope|evolve|evolved)|how does .{0,60}\b(reflect|"
+    r"shape|balance|influence|impact|represent)|how might|how would|how could|why do you|why is|why has|why have|"
+    r"why are|why was .{0,40}\b(important|significant|considered|regarded|controversial|popular)|"
+    r"what do you think|what are your thoughts|in what ways|to what extent|what impact|what influence|"
+    r"what lessons|what can (we|one|people)|what makes|what themes?|what are the (broader|long-term|main|key)|"
+    r"what does .{0,80}\bmean|can you (discuss|analy[sz]e|explain|describe|elaborate|reflect)|discuss|describe|"
+    r"explain|analy[sz]e|evaluate|reflect|imagine|compare)|\b(legacy|significance|impact of|implications|"
+    r"perspective|opinion|controversial|criticism|ethical|influence on)\b)",
+    re.I,
+)
+_PROPER = re.compile(r"(?<![.?!]\s)(?<!^)\b([A-Z][a-z]+(?:[ -][A-Z][a-z]+)+|[A-Z]\.(?: ?[A-Z]\.)* [A-Z][a-z]+)\b")
+
+
+def categorize_rules(question: str, target: re.Pattern | None, prompt_category: str) -> str:
+    """The offline categorizer: accuracy on the shipped labelled sample is in docs/data-stages.md."""
+    if prompt_category == "multi-hop":
+        return "multi-hop"
+    if target is None:  # a universe rather than a named subject: trust the prompt that asked for implicit
+        if prompt_category == "implicit":
+            return "implicit"
+    elif not mentions(question, target):
+        return "implicit"
+    rest = target.sub(" X ", question) if target else question
+    if _RELATION.search(rest) or _PROPER.search(rest.strip()):
+        return "relational"
+    if _OPEN.search(rest.strip()):
+        return "open-ended"
+    return "factual"
+
+
+def labelled_sample() -> pd.DataFrame:
+    """The hand-labelled questions shipped to measure the offline categorizer."""
+    text = resources.files("snapcli.data").joinpath("categorizer_sample.jsonl").read_text()
+    return pd.DataFrame([json.loads(line) for line in text.splitlines() if line.strip()])
+
+
+def categorizer_accuracy() -> dict[str, Any]:
+    """Accuracy of `categorize_rules` on the labelled sample, overall and per class."""
+    df = labelled_sample()
+    pred = [categorize_rules(q, name_pattern(name_terms(e, _SAMPLE_ALIASES.get(e, []))), "general")
+            for e, q in zip(df["entity"], df["question"], strict=True)]
+    df["pred"] = pred
+    per = {c: round(float((g["pred"] == c).mean()), 3) for c, g in df.groupby("category")}
+    return {"n": len(df), "accuracy": round(float((df["pred"] == df["category"]).mean()), 3), "recall": per}
+
+
+_SAMPLE_ALIASES = {"Peter Parker": ["Spider-Man"], "Doctor Strange": ["Stephen Strange"]}
+
+_LABEL = re.compile(r"^\s*(\d+)\s*[.):\-]\s*\**\s*(factual|relational|open[- ]ended|implicit)\b", re.I)
+
+
+def categorize_llm(
+    backend: LLMBackend, model: str, entity: str, questions: list[str], prompts: dict[str, Any], seed: int,
+    chunk: int = 20,
+) -> list[str | None]:
+    """Labels from the LLM in a strict `N. type` format; None where its reply broke the format."""
+    chunks = [questions[i : i + chunk] for i in range(0, len(questions), chunk)]
+    convs = [[{"role": "user", "content": fill(prompts["categorize"], entity=entity, questions="\n".join(
+        f"{j + 1}. {q}" for j, q in enumerate(ch)))}] for ch in chunks]
+    replies = backend.chat_many(model, convs, Sampling(0.0, 1.0, 12 * chunk + 32, seed))
+    out: list[str | None] = []
+    for ch, rep in zip(chunks, replies, strict=True):
+        labels: dict[int, str] = {}
+        for line in rep.text.splitlines():
+            m = _LABEL.match(line.replace("`", ""))
+            if m:
+                labels.setdefault(int(m.group(1)), m.group(2).lower().replace(" ", "-"))
+        out += [labels.get(j + 1) for j in range(len(ch))]
+    return out
+
+
+# ------------------------------------------------------------------ split
+
+
+def proportional_split(categories: Sequence[str], train_size: int, seed: int) -> tuple[list[str], int]:
+    """'train'/'eval' per row: train_size rows sampled per category in proportion (largest remainder), seeded.
+
+    Multi-hop is eval-only. When there are no more eligible rows than train_size, half go to train so the
+    eval split is never empty; the effective train size is returned.
+    """
+    cats = np.asarray(categories, dtype=object)
+    eligible = np.nonzero(cats != "multi-hop")[0]
+    n = len(eligible)
+    want = min(train_size, n) if n > train_size else n // 2 if n > 1 else 0
+    split = np.array(["eval"] * len(cats), dtype=object)
+    if want == 0:
+        return split.tolist(), 0
+    counts = Counter(cats[eligible])
+    labels = sorted(counts)
+    exact = {c: want * counts[c] / n for c in labels}
+    alloc = {c: int(np.floor(exact[c])) for c in labels}
+    for c in sorted(labels, key=lambda c: (-(exact[c] - alloc[c]), c))[: want - sum(alloc.values())]:
+        alloc[c] += 1
+    rng = np.random.default_rng(seed)
+    for c in labels:
+        idx = eligible[cats[eligible] == c]
+        chosen = rng.choice(idx, size=alloc[c], replace=False) if alloc[c] else []
+        split[chosen] = "train"
+    return split.tolist(), want
+
+
+# ------------------------------------------------------------------ the stage
+
+
+def filter_frame(
+    df: pd.DataFrame,
+    *,
+    patterns: dict[str, re.Pattern | None],
+    others: dict[str, list[str]] | None = None,
+    threshold: float = DEFAULT_THRESHOLD,
+    mask_entity: bool = True,
+    embedder: str = "minilm",
+    relevance_check: bool = True,
+    categorizer: str = "rules",
+    backend: LLMBackend | None = None,
+    model: str | None = None,
+    train_size: int = DEFAULT_TRAIN_SIZE,
+    seed: int = 0,
+    group_col: str = "entity",
+    split_col: str | None = None,
+    relevance_skip: Sequence[str] = (),
+    prompts: dict[str, Any] | None = None,
+    on_progress: ProgressFn | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Filter one question table (forget or retain): returns (kept with category+split, dropped, stats).
+
+    `patterns[group]` matches the names of each group's subject (masked for dedup; absent = "implicit");
+    `others[group]` are related names that count as describing the subject for relevance; groups in
+    `relevance_skip` are not relevance-checked. The split is drawn per `split_col` (default: per group).
+    """
+    split_col = split_col or group_col
+    if not 0 < threshold <= 1:
+        raise SnapError(f"--threshold must be in (0, 1] (got {threshold})")
+    if train_size < 0:
+        raise SnapError(f"--train-size must be >= 0 (got {train_size})")
+    others = others or {}
+    df = df.reset_index(drop=True).copy()
+    df["question"] = df["question"].fillna("").astype(str).str.strip()
+    drops: list[dict[str, Any]] = []
+    stats: dict[str, Any] = {"input": len(df)}
+
+    def drop(rows: pd.DataFrame, reason: str, detail: Sequence[str] | str = "", dup: Sequence[Any] | None = None,
+             sim: Sequence[float] | None = None) -> None:
+        for j, (_, r) in enumerate(rows.iterrows()):
+            drops.append({"entity": r["entity"], "question": r["question"], "reason": reason,
+                          "duplicate_of": None if dup is None else dup[j],
+                          "similarity": None if sim is None else float(sim[j]),
+                          "prompt_category": r.get("prompt_category"),
+                          "detail": detail if isinstance(detail, str) else detail[j],
+                          **({group_col: r[group_col]} if group_col != "entity" else {})})
+
+    empty = df["question"].str.len() == 0
+    drop(df[empty], "empty")
+    df = df[~empty].reset_index(drop=True)
+
+    pats = {g: patterns.get(g) for g in df[group_col].unique()}
+    other_pats = {g: name_pattern(list(others.get(g, []))) for g in df[group_col].unique()}
+    if relevance_check:
+        why = [None if g in relevance_skip else relevance(q, pats[g], pc, other_pats[g])
+               for q, g, pc in zip(df["question"], df[group_col], df["prompt_category"], strict=True)]
+        bad = np.array([w is not None for w in why])
+        drop(df[bad], "irrelevant", [w for w in why if w is not None])
+        df = df[~bad].reset_index(drop=True)
+
+    keep_all = np.zeros(len(df), dtype=bool)
+    texts = [mask(q, pats[g]) if mask_entity else q for q, g in zip(df["question"], df[group_col], strict=True)]
+    if on_progress:
+        on_progress("embedding", 0, len(df))
+    vecs = embed(texts, embedder) if len(df) else np.zeros((0, 1), dtype=np.float32)
+    if on_progress:
+        on_progress("embedding", len(df), len(df))
+    for g in df[group_col].unique():
+        idx = np.nonzero((df[group_col] == g).to_numpy())[0]
+        keep, dup_of, dup_sim = greedy_dedup(vecs[idx], threshold)
+        keep_all[idx[keep]] = True
+        gone = idx[~keep]
+        drop(df.iloc[gone], "duplicate", "", [df["question"].iloc[idx[d]] for d in dup_of[~keep]], dup_sim[~keep])
+    df = df[keep_all].reset_index(drop=True)
+
+    rules = [categorize_rules(q, pats[g], pc)
+             for q, g, pc in zip(df["question"], df[group_col], df["prompt_category"], strict=True)]
+    source = ["rules"] * len(df)
+    if categorizer == "llm" and len(df):
+        if backend is None or model is None:
+            raise SnapError("--categorizer llm needs an LLM backend")
+        cats = list(rules)
+        for g in df[group_col].unique():
+            idx = [i for i in range(len(df)) if df[group_col].iloc[i] == g and rules[i] != "multi-hop"]
+            labels = categorize_llm(backend, model, str(g), [df["question"].iloc[i] for i in idx],
+                                    prompts or load_prompts(), seed)
+            for i, lab in zip(idx, labels, strict=True):
+                if lab is not None:
+                    cats[i], source[i] = lab, "llm"
+        stats["llm_unparsed"] = sum(1 for i, s in enumerate(source) if s == "rules" and rules[i] != "multi-hop")
+        rules = cats
+    df["category"] = rules
+    df["category_source"] = source
+    split: list[str] = ["eval"] * len(df)
+    eff: dict[str, int] = {}
+    for g in df[split_col].unique():
+        idx = np.nonzero((df[split_col] == g).to_numpy())[0]
+        s, n_train = proportional_split(df["category"].iloc[idx].tolist(), train_size, seed)
+        for i, v in zip(idx, s, strict=True):
+            split[i] = v
+        eff[str(g)] = n_train
+    df["split"] = split
+    dropped = pd.DataFrame(drops, columns=["entity", "question", "reason", "duplicate_of", "similarity",
+                                           "prompt_category", "detail", *([group_col] if group_col != "entity"
+                                                                           else [])])
+    stats.update({
+        "kept": len(df), "dropped": dict(Counter(d["reason"] for d in drops)),
+        "categories": dict(Counter(df["category"])), "train_size_effective": eff,
+        "split": dict(Counter(df["split"])),
+    })
+    return df, dropped, stats
+
+
+def generate_names(art: Artifact) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """(aliases per entity, related names per entity) stored by snap generate, if the input has them."""
+    aliases: dict[str, list[str]] = {}
+    related: dict[str, list[str]] = {}
+    if art.has_table("aliases") and not art.path.is_file():
+        for e, a in art.read_df("aliases")[["entity", "alias"]].itertuples(index=False):
+            aliases.setdefault(e, []).append(a)
+    if art.has_table("related") and not art.path.is_file():
+        for e, n in art.read_df("related")[["entity", "name"]].itertuples(index=False):
+            related.setdefault(e, []).append(n)
+    return aliases, related
+
+
+def run_filter(
+    ws: Workspace,
+    source: str | Artifact,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    mask_entity: bool = True,
+    embedder: str = "minilm",
+    relevance_check: bool = True,
+    categorizer: str = "rules",
+    backend: LLMBackend | None = None,
+    model: str | None = None,
+    train_size: int = DEFAULT_TRAIN_SIZE,
+    seed: int = 0,
+    force: bool = False,
+    on_progress: ProgressFn | None = None,
+) -> Artifact:
+    """Read generate's `questions`, write `forget` and `dropped`."""
+    if categorizer not in CATEGORIZERS:
+        raise SnapError(f"unknown categorizer '{categorizer}' (choose from {', '.join(CATEGORIZERS)})")
+    src = ws.resolve(source).require_stage("generate")
+    tbl = src.read_checked("generate", "questions")
+    aliases, related = generate_names(src)
+    model = model or (backend.default_model("question") if backend and categorizer == "llm" else None)
+    params = {"threshold": threshold, "mask_entity": mask_entity, "embedder": embedder,
+              "relevance": relevance_check, "categorizer": categorizer,
+              "backend": backend.name if backend and categorizer == "llm" else None,
+              "endpoint": backend.identity() if backend and categorizer == "llm" else None,
+              "model": model, "train_size": train_size}
+
+    def build(w: StageWriter) -> None:
+        df = tbl.to_pandas()
+        bad = sorted(set(df["prompt_category"]) - set(_PROMPT_CATS))
+        if bad:
+            raise SnapError(f"{src.ref}: unknown prompt_category {', '.join(map(str, bad))}")
+        kept, dropped, stats = filter_frame(
+            df, patterns={e: name_pattern(name_terms(e, aliases.get(e, []))) for e in df["entity"].unique()},
+            others=related, threshold=threshold, mask_entity=mask_entity, embedder=embedder,
+            relevance_check=relevance_check, categorizer=categorizer, backend=backend, model=model,
+            train_size=train_size, seed=seed, on_progress=on_progress,
+        )
+        if kept.empty:
+            raise SnapError(f"{src.ref}: no question survived filtering ({stats['dropped']}); nothing to publish")
+        unknown = sorted(set(kept["category"]) - set(CATEGORIES))
+        if unknown:  # an LLM label outside the set is a bug in the parser, never silently published
+            raise SnapError(f"unexpected categories {unknown}")
+        w.write_table("forget", kept)
+        w.write_table("dropped", dropped)
+        w.extra.update({"stats": stats, **({"usage": backend.usage.to_dict()} if backend else {})})
+
+    return ws.run_stage("filter", params=params, inputs={"from": src}, fn=build, force=force, seed=seed)
+
+
+_PROMPT_CATS = ["general", "5w1h", "relational", "open-ended", "implicit", "multi-hop"]

@@ -1,0 +1,1 @@
+"""SNAP training: objective and data (data.py), regularizers (regularizers.py), loop (loop.py), launch."""
