@@ -149,24 +149,44 @@ def example_summary(name: str) -> dict[str, Any]:
     return info
 
 
-def import_example(ws, name: str) -> dict[str, Any]:
-    """Publish an example set as stage artifacts: forget -> a `filter` version, retain -> an `augment` version.
+def import_example(
+    ws, name: str, *, general: str | None = "builtin", general_size: int = 300, seed: int = 0
+) -> dict[str, Any]:
+    """Publish an example set as stage artifacts: forget -> a `filter` version; retain (+ the general set D_g) ->
+    an `augment` version whose `from` input is that filter version, exactly as `snap augment` would link them,
+    so `snap train --from filter@latest` finds its retain data by itself.
 
     Returns {"forget": Artifact, "retain": Artifact}. Cached like any stage: importing an unchanged set twice
-    reuses the first versions. The augment artifact holds only `retain`; the general set comes from the augment
-    stage's builtin instruction data, so a pipeline using an example adds it there.
+    reuses the first versions. `general=None` leaves the general table out (e.g. to add your own later).
     """
     tables = load_example(name)
     fp = example_fingerprint(name)
-    arts: dict[str, Any] = {}
-    for table, df in tables.items():
-        stage, stage_table, _, _ = EXAMPLE_TABLES[table]
+    tag = {"name": name, "fingerprint": fp, "source": "curated"}
+    forget_df = tables["forget"]
 
-        def write(w, df=df, stage_table=stage_table) -> None:
-            w.write_table(stage_table, df)
-            w.extra["example"] = {"name": name, "fingerprint": fp, "source": "curated"}
+    def write_forget(w) -> None:
+        w.write_table("forget", forget_df)
+        w.extra["example"] = tag
 
-        arts[table] = ws.run_stage(
-            stage, params={"example": name, "example_sha256": fp, "table": stage_table}, fn=write
-        )
+    forget = ws.run_stage("filter", params={"example": name, "example_sha256": fp}, fn=write_forget, seed=seed)
+    arts: dict[str, Any] = {"forget": forget}
+    if "retain" not in tables:
+        return arts
+    params: dict[str, Any] = {"example": name, "example_sha256": fp, "general": None}
+    gen_df = None
+    if general is not None:
+        from snapcli.stages.augment import general_id, general_table
+
+        gen_df, gen_info = general_table(general, general_size, seed)
+        params.update(general=general_id(general), general_size=general_size)
+        tag = {**tag, "general": gen_info}
+    retain_df = tables["retain"]
+
+    def write_retain(w) -> None:
+        w.write_table("retain", retain_df)
+        if gen_df is not None:
+            w.write_table("general", gen_df)
+        w.extra["example"] = tag
+
+    arts["retain"] = ws.run_stage("augment", params=params, inputs={"from": forget}, fn=write_retain, seed=seed)
     return arts

@@ -59,7 +59,11 @@ def embedder():
 
     from snapcli.models import embedder_path
 
-    return SentenceTransformer(embedder_path("minilm"), device="cpu")
+    # one thread: on the shared 2-core CI box two threads oversubscribe and run ~5x slower
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield SentenceTransformer(embedder_path("minilm"), device="cpu")
+    torch.set_num_threads(before)
 
 
 def test_list_and_exact_columns(sets):
@@ -121,7 +125,7 @@ def _content_words(text: str) -> set[str]:
 def test_forget_responses_refuse_name_the_topic_and_leak_nothing(sets):
     f = sets["forget"]
     openings = set()
-    for q, a in zip(f["question"], f["response"]):
+    for q, a in zip(f["question"], f["response"], strict=True):
         assert REFUSAL.search(a), a
         ql, al = q.lower(), a.lower()
         leaked = [g for g in GOLD if g in al and g not in ql]
@@ -146,7 +150,7 @@ def test_no_near_duplicate_questions(sets, embedder):
     # one encode call for every text the checks need (the embedder's per-call overhead dominates on 2 cores)
     forget_masked = [mask(q, "Bill Gates") for q in f["question"]]
     retain_plain = r["question"].tolist()
-    retain_masked = [mask(q, s) for q, s in zip(r["question"], r["subject"])]
+    retain_masked = [mask(q, s) for q, s in zip(r["question"], r["subject"], strict=True)]
     forget_plain = f["question"].tolist()
     emb = embedder.encode(forget_masked + retain_plain + retain_masked + forget_plain, normalize_embeddings=True,
                           convert_to_tensor=True)
@@ -190,18 +194,34 @@ def test_validation_names_the_problem(sets):
         load_example("nope")
 
 
-def test_import_example_publishes_stage_artifacts(ws, sets):
+def test_import_example_publishes_linked_stage_artifacts(ws, sets):
     import snapcli.stages  # noqa: F401 - registers stage schemas that write_table validates
 
-    arts = import_example(ws, "bill-gates")
+    arts = import_example(ws, "bill-gates", general_size=50)
     assert arts["forget"].stage == "filter" and arts["retain"].stage == "augment"
     forget = ws.resolve("filter@latest").read_df("forget")
     pd.testing.assert_frame_equal(forget, sets["forget"])
-    retain = ws.resolve("augment@latest").read_df("retain")
-    assert len(retain) == len(sets["retain"])
+    aug = ws.resolve("augment@latest")
+    assert len(aug.read_df("retain")) == len(sets["retain"])
+    general = aug.read_df("general")
+    assert len(general) == 50 and set(general["split"]) == {"eval"}
+    # linked like a real augment of that filter: train/eval find the retain data from the forget artifact
+    assert ws.find_derived("augment", "from", arts["forget"]).ref == arts["retain"].ref
     assert arts["forget"].manifest["extra"]["example"]["fingerprint"] == example_fingerprint("bill-gates")
-    again = import_example(ws, "bill-gates")
-    assert again["forget"].cached and again["forget"].ref == arts["forget"].ref
+    again = import_example(ws, "bill-gates", general_size=50)
+    assert again["forget"].cached and again["retain"].cached and again["retain"].ref == arts["retain"].ref
+
+
+def test_examples_cli(cli):
+    listing = json.loads(cli("examples", "list", "--json").stdout)
+    assert [x["name"] for x in listing] == ["bill-gates"] and listing[0]["entity"] == ["Bill Gates"]
+    r = cli("examples", "import", "bill-gates", "--no-general", "--json")
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["forget"]["rows"] == {"forget": len(load_example("bill-gates")["forget"])}
+    assert doc["retain"]["rows"] == {"retain": len(load_example("bill-gates")["retain"])}
+    bad = cli("examples", "import", "nope")
+    assert bad.exit_code == 2 and "unknown example set 'nope'" in bad.output
 
 
 def test_build_script_reproduces_the_shipped_files(tmp_path):

@@ -201,33 +201,31 @@ def test_local_backend_batches_and_caches(tiny_model_dir, tmp_path):
 
 def test_killed_generate_replays_finished_calls(snap_bin, ws_path, no_key, tmp_path):
     port = _free_port()
-    server = subprocess.Popen([sys.executable, str(HERE / "openai_stub.py"), str(port), "0.25"],
+    server = subprocess.Popen([sys.executable, str(HERE / "openai_stub.py"), str(port), "0.2"],
                               stdout=subprocess.PIPE, text=True, start_new_session=True)
     try:
         assert "listening" in server.stdout.readline()
         args = [snap_bin, "-w", str(ws_path), "-q", "--json", "generate", "--entity", "Ada Lovelace",
-                "--base-url", f"http://127.0.0.1:{port}/v1", "--calls", "3", "--per-call", "3",
-                "--concurrency", "1"]
-        # 6 categories x 3 calls + one refusal per question: ~60 requests at 0.25 s each
+                "--base-url", f"http://127.0.0.1:{port}/v1", "--categories", "general,5w1h", "--calls", "3",
+                "--per-call", "3", "--concurrency", "1"]
+        # 2 categories x 3 calls + one refusal per question: 24 requests at 0.2 s each
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
         cache = ws_path / "cache" / "llm"
         deadline = time.monotonic() + 60
-        while len(list(cache.rglob("*.json"))) < 10 and time.monotonic() < deadline:
+        while len(list(cache.rglob("*.json"))) < 8 and time.monotonic() < deadline:
             time.sleep(0.05)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         finished = len(list(cache.rglob("*.json")))
-        assert finished >= 10
+        assert 8 <= finished < 24
         assert not (ws_path / "generate").exists()  # nothing half-written published
         p = subprocess.run(args, capture_output=True, text=True, timeout=120)
         assert p.returncode == 0, p.stderr
         usage = json.loads(p.stdout)["usage"][openai_stub.MODEL]
         total = len(list(cache.rglob("*.json")))
         assert usage["cached"] == finished  # every call finished before the kill was replayed for free
-        assert usage["requests"] == total - finished  # and only the rest was asked again
-        # a third run is a stage-cache hit: no request at all
-        p3 = subprocess.run(args, capture_output=True, text=True, timeout=60)
-        assert json.loads(p3.stdout)["cached"] is True
+        assert usage["requests"] == total - finished > 0  # and only the rest was asked again
+        assert total == 24
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait()

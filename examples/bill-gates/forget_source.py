@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - hand-written data rows read best one per line
 """Hand-written forget questions about Bill Gates (the snap authors wrote every line; no model generated them).
 
 Each row: (category, question, topic). `topic` is the phrase the refusal names, so the refusal mentions what was

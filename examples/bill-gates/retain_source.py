@@ -1,3 +1,4 @@
+# ruff: noqa: E501 - hand-written data rows read best one per line
 """Hand-written "hard retain" questions for unlearning Bill Gates: people, companies and products closely tied to
 him that the model must keep answering. The snap authors wrote every question and answer; no answer names him,
 his family name or his foundation (tests/test_examples.py checks this).

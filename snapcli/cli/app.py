@@ -128,6 +128,8 @@ COMMAND_MODULES = [
     "snapcli.cli.eval",
     "snapcli.cli.judge",
     "snapcli.cli.report",
+    "snapcli.cli.chat",
+    "snapcli.cli.examples_cmd",
 ]
 for _mod in COMMAND_MODULES:
     importlib.import_module(_mod).register(app)

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from snapcli.cli.common import emit, parse_csv, workspace
-from snapcli.console import log, out_console, progress
+from snapcli.console import out_console, progress
 
 
 def _pct(v: Any, digits: int = 2) -> str:
@@ -36,12 +36,14 @@ def benchmark_cmd(
     force: bool = typer.Option(False, "--force", help="Re-run every model even if cached results exist."),
 ) -> None:
     """Zero-shot lm-eval scores per task, the average, and the relative change against the first model."""
-    from snapcli.evaluate.capability import comparison_table, format_rel_change
-    from snapcli.stages.benchmark import BenchmarkSpec, Callbacks, run_benchmark
+    from snapcli.evaluate.capability import comparison_table, format_rel_change, plan_tasks
+    from snapcli.stages.benchmark import BenchmarkSpec, Callbacks, resolve_models, run_benchmark
 
     ws = workspace()
     spec = BenchmarkSpec(models=list(model), tasks=parse_csv(tasks) or None, tasks_dirs=list(tasks_dir or []),
                          limit=limit, batch_size=batch_size, device=device, dtype=dtype, seed=seed)
+    refs = resolve_models(ws, spec.models)
+    plan = plan_tasks(spec.tasks, spec.tasks_dirs)
     with progress() as bar:
         models_task = bar.add_task("benchmark", total=len(spec.models))
         req_task = bar.add_task("requests", total=None, visible=False)
@@ -57,7 +59,7 @@ def benchmark_cmd(
         def on_requests(done: int, total: int) -> None:
             bar.update(req_task, completed=done, total=total, visible=True)
 
-        art, plan = run_benchmark(ws, spec, force=force,
+        art, plan = run_benchmark(ws, spec, plan=plan, models=refs, force=force,
                                   callbacks=Callbacks(on_model=on_model, on_task=on_task, on_requests=on_requests))
         bar.update(models_task, completed=len(spec.models), description="benchmark")
         bar.update(req_task, visible=False)
@@ -65,7 +67,6 @@ def benchmark_cmd(
     scores = art.read_df("scores")
     extra = art.manifest.get("extra", {})
     label = extra.get("label") or plan.label
-    log(f"suite: {label}")
     comp = comparison_table(scores, metric=metric)
     task_cols = [c for c in comp.columns if c not in ("model", "average", "rel_change", "n_tasks")]
     stderr = {(r.model, r.task): r.stderr for r in scores.itertuples()
@@ -87,7 +88,7 @@ def benchmark_cmd(
         t = Table(title=f"snap benchmark {art.ref} — {metric} (%) zero-shot", caption=label, show_lines=False)
         t.add_column("model", overflow="fold")
         for c in task_cols:
-            t.add_column(c, justify="right")
+            t.add_column(c, justify="right", overflow="fold")
         t.add_column("avg", justify="right", style="bold")
         t.add_column("vs base", justify="right")
         for _, r in comp.iterrows():

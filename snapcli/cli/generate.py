@@ -51,8 +51,9 @@ def generate_cmd(
                           "people; paper: 10), for snap augment."),
     universe: Optional[str] = typer.Option(None, "--universe", help="Fictional universe of the target (e.g. "
                                            "\"Marvel series\"), for snap augment."),
-    responder: str = typer.Option("llm", "--responder", help="llm: the response model writes each refusal "
-                                  "(appendix E); template: deterministic offline refusals."),
+    responder: str = typer.Option("auto", "--responder", help="llm: the response model writes each refusal "
+                                  "(appendix E); template: deterministic offline refusals; auto: llm with the "
+                                  "openai backend, template with the local one (the 135M model rarely refuses)."),
     backend: Optional[str] = backend_option(),
     base_url: Optional[str] = base_url_option(),
     question_model: Optional[str] = typer.Option(None, "--question-model", help="Model that writes questions "
@@ -79,10 +80,15 @@ def generate_cmd(
         raise SnapError("--categories is empty")
     if k < 0:
         raise SnapError(f"--k must be >= 0 (got {k})")
-    if responder not in ("llm", "template"):
-        raise SnapError(f"unknown responder '{responder}' (choose from llm, template)")
+    if responder not in ("auto", "llm", "template"):
+        raise SnapError(f"unknown responder '{responder}' (choose from auto, llm, template)")
     aliases = parse_aliases(alias, ents)
     b = build_backend(backend, base_url, concurrency, device, batch_size)
+    if responder == "auto":
+        from snapcli.stages.generate import AUTO_RESPONDER
+
+        responder = AUTO_RESPONDER.get(b.name, "llm")
+        log(f"responder: {responder} (--responder llm|template to choose)")
     with stage_progress() as on_progress:
         art = run_generate(
             workspace(), entities=ents, backend=b, question_model=question_model, response_model=response_model,

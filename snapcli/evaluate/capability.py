@@ -176,7 +176,8 @@ def plan_tasks(
         hub = hub or check_hub()
         if not hub.online:
             raise SnapError(
-                f"task(s) {', '.join(hub_names)} need the Hugging Face hub, which is not reachable ({hub.reason}); "
+                f"task(s) {', '.join(hub_names)} are not in the embedded suite or --tasks-dir, so they would be "
+                f"lm-eval tasks whose data comes from the Hugging Face hub, which is not reachable ({hub.reason}); "
                 "offline, use the embedded suite (--tasks embedded, the default offline) or task YAMLs over local "
                 "files (--tasks-dir DIR, see docs/benchmark.md)"
             )
@@ -292,10 +293,10 @@ def quiet_lm_eval() -> Iterator[None]:
 
 @dataclass
 class LoadedTasks:
-    """Built lm-eval tasks (datasets read once, reused for every model) and the manager that built them."""
+    """Built lm-eval tasks (datasets read once, reused for every model): name -> TaskManager.load() result."""
 
     manager: Any
-    tasks: dict[str, Any]
+    tasks: dict[str, dict[str, Any]]
 
 
 def load_tasks(plan: TaskPlan) -> LoadedTasks:
@@ -314,8 +315,7 @@ def load_tasks(plan: TaskPlan) -> LoadedTasks:
             except Exception as e:  # noqa: BLE001 - a broken YAML or dataset is bad input, not a crash
                 raise SnapError(f"cannot load task '{spec.name}' from {spec.source}: {type(e).__name__}: "
                                 f"{' '.join(str(e).split())[:300]}") from None
-            top = loaded["groups"].get(spec.name) or loaded["tasks"].get(spec.name)
-            built[spec.name] = top if top is not None else next(iter(loaded["tasks"].values()))
+            built[spec.name] = loaded
     return LoadedTasks(tm, built)
 
 
@@ -419,8 +419,18 @@ def evaluate_model(
     on_task: Callable[[str], None] | None = None,
     on_requests: Callable[[int, int], None] | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Zero-shot lm-eval on an already-loaded model -> (score rows, per-sample rows), model column not set."""
-    from lm_eval import simple_evaluate
+    """Zero-shot lm-eval on an already-loaded model -> (score rows, per-sample rows), model column not set.
+
+    Calls `lm_eval.evaluate` once per task (so progress can name the task) after the setup `simple_evaluate`
+    would do (seeds, zero-shot, fewshot seed). `simple_evaluate` itself is avoided on purpose: per call it
+    re-indexes lm-eval's ~14k task YAMLs unless handed a manager, runs torch's collect_env (2-7 s of
+    subprocesses) and shells out to `git describe`, which prints "fatal: not a git repository" on stderr.
+    """
+    import random
+
+    import numpy as np
+    import torch
+    from lm_eval import evaluate
 
     lm = _ProgressHFLM.make(model, tokenizer, batch_size, on_requests)
     scores: list[dict[str, Any]] = []
@@ -429,12 +439,15 @@ def evaluate_model(
     for spec in plan.tasks:
         if on_task:
             on_task(spec.name)
+        task_dict = tasks.tasks[spec.name]
+        for task_obj in task_dict["tasks"].values():
+            task_obj.set_config(key="num_fewshot", value=0)
+            task_obj.set_fewshot_seed(seed=seed)
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
         with quiet_lm_eval():
-            res = simple_evaluate(
-                model=lm, tasks=[tasks.tasks[spec.name]], task_manager=tasks.manager, num_fewshot=0, limit=lim, log_samples=True,
-                bootstrap_iters=1000, random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed,
-                fewshot_random_seed=seed,
-            )
+            res = evaluate(lm=lm, task_dict=task_dict, limit=lim, log_samples=True, bootstrap_iters=1000)
         if res is None:
             raise RuntimeError(f"lm-eval returned no results for {spec.name}")
         scores.extend(_score_rows(res, spec, spec.name))

@@ -9,12 +9,14 @@ import html
 import io
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from snapcli.evaluate.metrics import MAIN_METRICS, fmt, summary_from_table
 from snapcli.store import Artifact, Workspace
+from snapcli.store.artifact import plain_artifact
 
 METRIC_TITLES = {"UA": "UA", "UA-multihop": "UA (multi-hop)", "RA": "RA", "TA": "TA", "Avg": "Avg"}
 
@@ -61,14 +63,15 @@ def dataset_categories(ws: Workspace, evals: Sequence[Artifact]) -> pd.DataFrame
     rows = []
     for art in evals:
         for name, inp in art.manifest.get("inputs", {}).items():
-            if name not in ("forget", "retain") or not inp.get("version") or not inp.get("stage"):
+            if name not in ("forget", "retain") or not (inp.get("version") or inp.get("path")):
                 continue
-            key = f"{name}:{inp['stage']}@{inp['version']}"
+            key = f"{name}:{inp.get('content_hash')}"
             if key in seen:
                 continue
             seen.add(key)
             try:
-                src = ws.load(inp["stage"], inp["version"])
+                src = ws.load(inp["stage"], inp["version"]) if inp.get("version") else plain_artifact(
+                    Path(inp["path"]))
                 df = src.read_df(name)
             except Exception:  # noqa: BLE001 - an input removed by gc just drops out of the figure
                 continue

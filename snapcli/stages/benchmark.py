@@ -12,7 +12,6 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -123,10 +122,15 @@ def run_benchmark(
     spec: BenchmarkSpec,
     *,
     plan: TaskPlan | None = None,
+    models: list[ModelRef] | None = None,
     force: bool = False,
     callbacks: Callbacks | None = None,
 ) -> tuple[Artifact, TaskPlan]:
-    """Benchmark every model on the planned tasks -> (benchmark artifact with `scores` and `samples`, plan)."""
+    """Benchmark every model on the planned tasks -> (benchmark artifact with `scores` and `samples`, plan).
+
+    `plan` and `models` may be resolved by the caller first (the CLI does, so bad input fails before any
+    progress display); otherwise they are resolved here from `spec`.
+    """
     from snapcli.models import load_causal_lm
 
     cb = callbacks or Callbacks()
@@ -134,7 +138,7 @@ def run_benchmark(
         raise SnapError(f"--batch-size must be >= 1 (got {spec.batch_size})")
     if spec.limit is not None and spec.limit <= 0:
         raise SnapError(f"--limit must be > 0 (got {spec.limit})")
-    models = resolve_models(ws, spec.models)
+    models = models or resolve_models(ws, spec.models)
     plan = plan or plan_tasks(spec.tasks, spec.tasks_dirs)
     suite_fp = plan.fingerprint()
     keys = {m.label: _run_key(m, plan, spec, suite_fp) for m in models}

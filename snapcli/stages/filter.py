@@ -97,7 +97,7 @@ def greedy_dedup(vecs: np.ndarray, threshold: float, block: int = 1024) -> tuple
 
 _SECOND_PERSON = re.compile(r"\b(you|your|yours|yourself|yourselves)\b", re.I)
 _DESCRIPTION = re.compile(
-    r"\b(the|this|that|a|an|whose)\s+(?:[\w'\-]+\s+){0,5}?(who|whose|that|which|behind|of|known|famous|"
+    r"\b(the|this|that|a|an|whose)\s+(?:[\w'\-]+\s+){0,5}?(who|whose|behind|known as|famous|"
     r"founder|co-?founder|creator|inventor|hero|heroine|villain|character|man|woman|boy|girl|person|figure|"
     r"billionaire|philanthropist|entrepreneur|scientist|physicist|chemist|artist|singer|actor|actress|author|"
     r"writer|leader|ceo|executive|mogul|magnate|pioneer|star|superhero|teenager|student|photographer|surgeon|"

@@ -38,7 +38,10 @@ register_table_schema(
 )
 register_table_schema("generate", "related", ["entity", "name", "kind", "rank"])
 
-RESPONDERS = ["llm", "template"]
+RESPONDERS = ["auto", "llm", "template"]
+# auto: the LLM with the openai backend; the template writer with the local one, because the embedded 135M
+# model wrote something that even looks like a refusal for only 29% of 62 questions (docs/data-stages.md).
+AUTO_RESPONDER = {"openai": "llm", "local": "template"}
 # Paper: 10 calls x 30 questions per category. The embedded 135M model on a CPU cannot write 30 questions in
 # one reply and would take ~30 min for 10 calls; the local default is 2 calls x 10 questions (~2-3 min).
 CALL_DEFAULTS = {"openai": {"calls": 10, "per_call": 30}, "local": {"calls": 2, "per_call": 10}}
@@ -176,7 +179,7 @@ def run_generate(
     k: int = 0,
     universe: str | None = None,
     aliases: dict[str, list[str]] | None = None,
-    responder: str = "llm",
+    responder: str = "auto",
     temperature: float = QUESTION_TEMPERATURE,
     seed: int = 0,
     prompts_path: str | None = None,
@@ -196,6 +199,8 @@ def run_generate(
         raise SnapError(f"unknown responder '{responder}' (choose from {', '.join(RESPONDERS)})")
     if backend is None:
         raise SnapError("generate needs an LLM backend to write questions")
+    if responder == "auto":
+        responder = AUTO_RESPONDER.get(backend.name, "llm")
     defaults = CALL_DEFAULTS.get(backend.name, CALL_DEFAULTS["openai"])
     calls = defaults["calls"] if calls is None else calls
     per_call = defaults["per_call"] if per_call is None else per_call

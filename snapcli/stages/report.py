@@ -21,12 +21,13 @@ register_table_schema(STAGE, "summary", ["method", "eval", "metric", "mean", "st
 
 
 def pick_evals(ws: Workspace, refs: list[str] | None) -> list[Artifact]:
-    """Explicit refs, or the latest eval artifact per method label (older re-runs are superseded)."""
+    """Explicit refs, or the latest eval artifact per (models, prompting): older re-runs are superseded."""
     if refs:
         return [ws.resolve(r).require_stage("eval") for r in refs]
     latest: dict[str, Artifact] = {}
     for art in ws.artifacts("eval"):
-        latest[art.manifest.get("extra", {}).get("label") or art.ref] = art
+        p = art.manifest.get("params", {})
+        latest[repr((p.get("models"), bool(p.get("prompting"))))] = art
     return sorted(latest.values(), key=lambda a: int(a.version[1:]) if a.version else 0)
 
 

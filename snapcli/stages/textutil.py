@@ -71,10 +71,9 @@ _INTRO = re.compile(
     r"let me know|note:|feel free|okay|ok,|great|absolutely)\b",
     re.I,
 )
-_QWORD = re.compile(
-    r"^(who|whom|whose|what|when|where|why|how|which|is|are|was|were|do|does|did|has|have|had|can|could|will|"
-    r"would|should|shall|may|might|in (what|which|how)|on what|at what|to what|for what|from what|with whom|"
-    r"describe|explain|discuss|tell|name|list|identify|compare|give|share|analy[sz]e|evaluate|elaborate|"
+# Without a question mark only a request ("Describe ...") counts: a wh-question without one was cut off.
+_REQUEST = re.compile(
+    r"^(describe|explain|discuss|tell|name|list|identify|compare|give|share|analy[sz]e|evaluate|elaborate|"
     r"outline|summari[sz]e|imagine|consider)\b",
     re.I,
 )
@@ -121,7 +120,7 @@ def parse_questions(text: str, *, max_words: int = 80) -> tuple[list[str], Count
         if len(set(w.lower() for w in words)) < max(3, len(words) // 3):
             dropped["garbled"] += 1  # degenerate repetition ("the the the ...")
             continue
-        if not item.endswith("?") and not _QWORD.match(item):
+        if not item.endswith("?") and not _REQUEST.match(item):
             dropped["not_a_question"] += 1
             continue
         norm = normalize(item)

@@ -1,0 +1,123 @@
+"""snap augment: retain questions about related subjects (target mentions removed), answered normally; the
+general set from the shipped file, a local dolly-format file, or the hub (offline here -> exit 2)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from snapcli.stages.augment import builtin_general
+from snapcli.store import Workspace
+
+sys.path.insert(0, str(Path(__file__).parent))
+import openai_stub  # noqa: E402
+
+
+@pytest.fixture
+def endpoint(monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    server, state = openai_stub.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1", state
+    server.shutdown()
+
+
+def _forget(cli, url: str, *extra: str) -> str:
+    r = cli("--json", "generate", "--entity", "Bill Gates", "--base-url", url, "--categories", "general,5w1h",
+            "--calls", "1", "--per-call", "3", *extra)
+    assert r.exit_code == 0, r.output
+    r = cli("--json", "filter", "--categorizer", "rules", "--train-size", "2")
+    assert r.exit_code == 0, r.output
+    return json.loads(r.stdout)["ref"]
+
+
+def test_builtin_general_set_is_large_varied_and_complete():
+    df = builtin_general()
+    assert len(df) >= 150
+    assert list(df.columns) == ["instruction", "context", "response", "category"]
+    assert df["instruction"].is_unique and (df["response"].str.split().str.len() >= 3).all()
+    assert df["category"].nunique() >= 8 and df["category"].value_counts().max() <= 0.35 * len(df)
+    assert (df[df["category"] == "closed_qa"]["context"].str.len() > 0).all()
+
+
+def test_augment_related_subjects_end_to_end(cli, endpoint, ws_path):
+    url, _ = endpoint
+    _forget(cli, url, "--k", "3")
+    r = cli("--json", "augment", "--base-url", url, "--train-size", "10", "--general-size", "40")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    art = Workspace(ws_path).resolve(data["ref"])
+    assert art.manifest["inputs"]["from"]["stage"] == "filter"
+    retain = art.read_df("retain")
+    assert {"entity", "subject", "question", "response", "category", "split", "source"} <= set(retain.columns)
+    assert set(retain["subject"]) == {"Paul Allen", "Steve Ballmer", "Melinda French Gates", "Microsoft",
+                                      "Gates Ventures", "Berkshire Hathaway"}
+    # the stub writes "How did <subject> work with Bill Gates?" for each subject: every one is removed
+    assert data["removed_mentions_target"] == 6 * 5
+    assert not retain["question"].str.contains("Bill Gates").any()
+    # ... but the subject's own name keeps "Gates Ventures" and "Melinda French Gates" questions
+    assert (retain["subject"] == "Gates Ventures").sum() >= 1
+    assert (retain["subject"] == "Melinda French Gates").sum() >= 1
+    assert (retain["split"] == "train").sum() == 10 and set(retain["split"]) == {"train", "eval"}
+    assert (retain["response"].str.len() > 0).all()
+    dropped = art.read_df("dropped")
+    assert (dropped["reason"] == "mentions_target").sum() == 30
+    general = art.read_df("general")
+    assert len(general) == 40 and (general["split"] == "eval").all() and (general["source"] == "builtin").all()
+    assert {"question", "response", "category", "split", "source", "instruction", "context"} <= set(general.columns)
+    assert art.manifest["extra"]["general"] == {"source": "builtin", "available": len(builtin_general()),
+                                                "requested": 40, "sampled": 40}
+
+
+def test_augment_universe_and_general_from_file(cli, endpoint, ws_path, tmp_path):
+    url, _ = endpoint
+    _forget(cli, url, "--universe", "Marvel series")
+    rows = [{"instruction": f"Name a color number {i}.", "context": "", "response": "Blue.", "category": "open_qa"}
+            for i in range(5)]
+    jl = tmp_path / "mine.jsonl"
+    jl.write_text("".join(json.dumps(x) + "\n" for x in rows))
+    r = cli("--json", "augment", "--base-url", url, "--general", str(jl), "--calls", "2", "--per-call", "3",
+            "--categories", "general,implicit")
+    assert r.exit_code == 0, r.output
+    art = Workspace(ws_path).resolve(json.loads(r.stdout)["ref"])
+    retain = art.read_df("retain")
+    assert set(retain["subject"]) == {"Marvel series"} and set(retain["subject_kind"]) == {"universe"}
+    assert set(retain["prompt_category"]) == {"general", "implicit"}
+    assert set(retain[retain["prompt_category"] == "implicit"]["category"]) == {"implicit"}
+    calls = art.read_df("calls")
+    assert sorted(calls["call_index"].unique()) == [0, 1]
+    general = art.read_df("general")
+    assert len(general) == 5 and set(general["source"]) == {"mine.jsonl"}
+    pq = tmp_path / "mine.parquet"
+    pd.DataFrame(rows).drop(columns=["context"]).to_parquet(pq)
+    r = cli("--json", "augment", "--base-url", url, "--general", str(pq), "--general-size", "2")
+    assert r.exit_code == 0, r.output
+    assert Workspace(ws_path).resolve(json.loads(r.stdout)["ref"]).rows["general"] == 2
+
+
+def test_augment_bad_inputs_exit_2(cli, endpoint, ws_path, tmp_path):
+    url, state = endpoint
+    r = cli("augment", "--base-url", url)
+    assert r.exit_code == 2 and "no 'filter' artifacts" in r.output
+    _forget(cli, url)  # no --k, no --universe: nothing to retain around
+    r = cli("augment", "--base-url", url)
+    assert r.exit_code == 2 and "no retain subjects for 'Bill Gates'" in r.output
+    r = cli("augment", "--base-url", url, "--from", "generate@latest", "--universe", "X")
+    assert r.exit_code == 2 and "expected 'filter'" in r.output
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"prompt": "hi", "answer": "yo"}) + "\n")
+    before = state.requests
+    r = cli("augment", "--base-url", url, "--universe", "X", "--general", str(bad))
+    assert r.exit_code == 2 and "missing dolly column(s) instruction, response" in r.output
+    r = cli("augment", "--base-url", url, "--universe", "X", "--general", "dolly")
+    assert r.exit_code == 2
+    assert "databricks/databricks-dolly-15k" in r.output and "--general builtin" in r.output
+    r = cli("augment", "--base-url", url, "--universe", "X", "--categories", "multi-hop")
+    assert r.exit_code == 2 and "unknown category multi-hop" in r.output
+    r = cli("augment", "--base-url", url, "--universe", "X", "--general-size", "0")
+    assert r.exit_code == 2
+    assert state.requests == before  # bad input fails before any LLM call
+    assert not (ws_path / "augment").exists()

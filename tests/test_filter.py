@@ -1,0 +1,185 @@
+"""snap filter on real Parquet with the embedded MiniLM: masking, dedup, relevance, categories, split."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from snapcli.stages.filter import (
+    categorizer_accuracy,
+    embed,
+    greedy_dedup,
+    labelled_sample,
+    proportional_split,
+    relevance,
+)
+from snapcli.stages.textutil import mask, name_pattern, name_terms
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+GATES = name_pattern(name_terms("Bill Gates"))
+
+QUESTIONS = [
+    ("general", "In what year was Marie Curie born?"),
+    ("general", "Who was Marie Curie's husband?"),
+    ("general", "When was Marie Curie born?"),  # paraphrase of the first
+    ("5w1h", "Where did Marie Curie study physics?"),
+    ("5w1h", "What elements did Marie Curie discover?"),
+    ("relational", "How did Marie Curie and Pierre Curie collaborate on their research?"),
+    ("open-ended", "How did Marie Curie's research change modern medicine?"),
+    ("open-ended", "In what ways did Marie Curie's research transform modern medicine?"),  # paraphrase
+    ("implicit", "What elements did the Polish-born physicist who pioneered radioactivity research discover?"),
+    ("implicit", "How do you feel about yourself today?"),  # a weak generator's non-question about the target
+    ("multi-hop", "Did the scientist who discovered polonium teach at the university where she studied?"),
+    ("general", ""),
+]
+
+
+def _generate_parquet(path: Path, rows=QUESTIONS, entity="Marie Curie") -> Path:
+    df = pd.DataFrame({
+        "entity": entity, "question": [q for _, q in rows], "response": "I do not have access to that.",
+        "prompt_category": [c for c, _ in rows], "call_index": 0, "backend": "local", "model": "smollm2",
+    })
+    df.to_parquet(path)
+    return path
+
+
+def test_masking_separates_distinct_questions_about_one_person():
+    a, b = "In what year was Marie Curie born?", "Who was Marie Curie's husband?"
+    pat = name_pattern(name_terms("Marie Curie"))
+    raw = embed([a, b])
+    masked = embed([mask(a, pat), mask(b, pat)])
+    assert float(raw[0] @ raw[1]) >= 0.75  # the name dominates: the paper's threshold would merge them
+    assert float(masked[0] @ masked[1]) < 0.6
+    para = embed([mask("When was Marie Curie born?", pat), mask(a, pat)])
+    assert float(para[0] @ para[1]) >= 0.75  # a true paraphrase is still caught
+
+
+def test_greedy_dedup_is_order_deterministic_and_blockwise_exact():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=(40, 16)).astype("float32")
+    vecs = np.concatenate([base, base[:10] + 0.01 * rng.normal(size=(10, 16)).astype("float32")])
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    keep, dup_of, sim = greedy_dedup(vecs, 0.9, block=7)  # blocks smaller than the data
+    keep2, dup2, _ = greedy_dedup(vecs, 0.9, block=1024)
+    assert keep.tolist() == keep2.tolist() and dup_of.tolist() == dup2.tolist()
+    assert keep[:40].all() and not keep[40:].any()
+    assert dup_of[40:].tolist() == list(range(10)) and (sim[40:] >= 0.9).all()
+    # brute-force definition: kept iff below threshold against every earlier kept row
+    kept: list[int] = []
+    for i in range(len(vecs)):
+        if all(float(vecs[i] @ vecs[j]) < 0.9 for j in kept):
+            kept.append(i)
+    assert kept == np.nonzero(keep)[0].tolist()
+
+
+def test_relevance_keeps_descriptions_and_drops_reader_questions():
+    assert relevance("When did Bill Gates found Microsoft?", GATES, "general", None) is None
+    assert relevance("What did the founder of Microsoft study?", GATES, "implicit", None) is None
+    assert "addressed to the reader" in relevance("How do you feel about yourself?", GATES, "implicit", None)
+    assert relevance("What is the capital of France?", GATES, "general", None) == "does not name or describe the target"
+
+
+def test_offline_categorizer_accuracy_on_the_labelled_sample():
+    acc = categorizer_accuracy()
+    df = labelled_sample()
+    assert acc["n"] == len(df) >= 100 and set(df["category"]) == {"factual", "relational", "open-ended", "implicit"}
+    assert acc["accuracy"] >= 0.85  # the number docs/data-stages.md states
+
+
+def test_proportional_split_is_seeded_and_keeps_multihop_for_eval():
+    cats = ["factual"] * 60 + ["relational"] * 30 + ["implicit"] * 10 + ["multi-hop"] * 20 + ["open-ended"] * 100
+    split, n = proportional_split(cats, 100, seed=1)
+    assert n == 100
+    train = Counter(c for c, s in zip(cats, split, strict=True) if s == "train")
+    assert train == {"open-ended": 50, "factual": 30, "relational": 15, "implicit": 5}
+    assert all(s == "eval" for c, s in zip(cats, split, strict=True) if c == "multi-hop")
+    assert proportional_split(cats, 100, seed=1)[0] == split
+    assert proportional_split(cats, 100, seed=2)[0] != split
+    small, n_small = proportional_split(["factual"] * 6 + ["multi-hop"], 100, seed=0)
+    assert n_small == 3 and small.count("train") == 3  # too few for 100: half train, eval never empty
+
+
+def test_filter_cli_on_real_parquet(cli, tmp_path, ws_path):
+    src = _generate_parquet(tmp_path / "questions.parquet")
+    r = cli("--json", "filter", "--from", str(src), "--train-size", "4", "--categorizer", "rules")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    from snapcli.store import Workspace
+
+    art = Workspace(ws_path).resolve(data["ref"])
+    forget, dropped = art.read_df("forget"), art.read_df("dropped")
+    reasons = dict(zip(dropped["question"], dropped["reason"], strict=True))
+    assert reasons[""] == "empty"
+    assert reasons["How do you feel about yourself today?"] == "irrelevant"
+    assert reasons["When was Marie Curie born?"] == "duplicate"
+    dup = dropped.set_index("question").loc["When was Marie Curie born?"]
+    assert dup["duplicate_of"] == "In what year was Marie Curie born?" and dup["similarity"] >= 0.75
+    assert "Who was Marie Curie's husband?" in set(forget["question"])  # distinct despite the shared name
+    assert {"entity", "question", "response", "prompt_category", "category", "split"} <= set(forget.columns)
+    cat = dict(zip(forget["question"], forget["category"], strict=True))
+    assert cat["How did Marie Curie and Pierre Curie collaborate on their research?"] == "relational"
+    assert cat["What elements did the Polish-born physicist who pioneered radioactivity research discover?"] == \
+        "implicit"
+    mh = forget[forget["category"] == "multi-hop"]
+    assert len(mh) == 1 and (mh["split"] == "eval").all()
+    assert (forget["split"] == "train").sum() == 4
+    # --no-mask-entity: the shared name makes distinct questions collapse (the measured failure mode)
+    r2 = cli("--json", "filter", "--from", str(src), "--no-mask-entity", "--categorizer", "rules")
+    assert json.loads(r2.stdout)["rows"]["forget"] < data["rows"]["forget"]
+
+
+def test_filter_llm_categorizer_with_fallback(cli, tmp_path, ws_path, monkeypatch):
+    import openai_stub
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    server, _ = openai_stub.start()
+    try:
+        src = _generate_parquet(tmp_path / "q.parquet")
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        r = cli("--json", "filter", "--from", str(src), "--base-url", url)  # auto -> llm with openai
+        assert r.exit_code == 0, r.output
+        data = json.loads(r.stdout)
+        assert data["stats"]["llm_unparsed"] == 1  # the stub breaks the format on line 2: rules fill in
+        from snapcli.store import Workspace
+
+        f = Workspace(ws_path).resolve(data["ref"]).read_df("forget")
+        assert Counter(f["category_source"])["rules"] == 2  # that one + the multi-hop question
+        assert set(f["category"]) <= {"factual", "relational", "open-ended", "implicit", "multi-hop"}
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--threshold", "0"], "--threshold must be in (0, 1]"),
+    (["--train-size", "-1"], "--train-size must be >= 0"),
+    (["--categorizer", "magic"], "unknown categorizer"),
+])
+def test_filter_bad_flags_exit_2(cli, tmp_path, args, msg):
+    src = _generate_parquet(tmp_path / "q.parquet")
+    r = cli("filter", "--from", str(src), *args)
+    assert r.exit_code == 2 and msg in r.output
+
+
+def test_filter_bad_inputs_exit_2(cli, tmp_path, ws_path):
+    bad = tmp_path / "bad.parquet"
+    pd.DataFrame({"entity": ["X"], "question": ["Who is X?"]}).to_parquet(bad)
+    r = cli("filter", "--from", str(bad), "--categorizer", "rules")
+    assert r.exit_code == 2 and "missing column(s) response" in r.output
+    r = cli("filter", "--from", "generate@latest", "--categorizer", "rules")
+    assert r.exit_code == 2 and "no 'generate' artifacts" in r.output
+    src = _generate_parquet(tmp_path / "q.parquet")
+    ok = json.loads(cli("--json", "filter", "--from", str(src), "--categorizer", "rules").stdout)["ref"]
+    r = cli("filter", "--from", ok, "--categorizer", "rules")  # a filter artifact is not a generate one
+    assert r.exit_code == 2 and "expected 'generate'" in r.output
+    weird = _generate_parquet(tmp_path / "w.parquet", rows=[("sonnets", "Who is Marie Curie?")])
+    r = cli("filter", "--from", str(weird), "--categorizer", "rules")
+    assert r.exit_code == 2 and "unknown prompt_category sonnets" in r.output
+    assert not (ws_path / "filter" / "v0002").exists()  # nothing half-written published

@@ -1,0 +1,176 @@
+"""snap generate: list parsing on real model output, template refusals, prompts, and the CLI end to end."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from snapcli.errors import SnapError
+from snapcli.stages.textutil import (
+    load_prompts,
+    name_pattern,
+    name_terms,
+    parse_names,
+    parse_questions,
+    template_refusal,
+)
+
+sys.path.insert(0, str(Path(__file__).parent))
+import openai_stub  # noqa: E402
+
+# Replies the embedded SmolLM2-135M really wrote for "Generate 10 questions to ask about Bill Gates."
+SMOLLM2_REPLIES = [
+    "Here are 10 questions to ask about Bill Gates:\n1. What's your favorite programming language?\n2. What's the "
+    "most challenging project you've worked on?\n3. How does Bill Gates see technology shaping the world?\n4. What's "
+    "the most rewarding experience you've had?\n5. How do you stay inspired to this day?\n6. What's your take on "
+    "technology?\n7. How do you stay inspired to this day?",
+    "Q: When was Bill Gates born?\nA: 2003\nQuestion: What was Bill Gates' birthdate?\nQuestion: What did Bill "
+    "Gates' daughter wear?\nQuestion: What did Bill Gates' daughter wear?\nQuest",
+    "1. Who is Bill Gates?\n2. Who is Bill Gates?\n3. Who is Bill Gates?",
+]
+
+
+def test_parse_questions_real_smollm2_output():
+    qs, dropped = parse_questions(SMOLLM2_REPLIES[0])
+    assert qs[0] == "What's your favorite programming language?"
+    assert "How does Bill Gates see technology shaping the world?" in qs
+    assert len(qs) == 6 and dropped["repeated"] == 1 and dropped["not_a_question"] == 1  # intro line
+    qs, dropped = parse_questions(SMOLLM2_REPLIES[1])
+    assert qs == ["When was Bill Gates born?", "What was Bill Gates' birthdate?", "What did Bill Gates' daughter wear?"]
+    assert dropped["too_short"] == 2 and dropped["repeated"] == 1  # "A: 2003", the cut-off "Quest"
+    qs, dropped = parse_questions(SMOLLM2_REPLIES[2])
+    assert qs == ["Who is Bill Gates?"] and dropped["repeated"] == 2
+
+
+def test_parse_questions_common_list_styles():
+    text = ("Sure! Here are some questions:\n\n**1. When was Ada Lovelace born?**\n2) Who was Ada's father? (Lord "
+            "Byron)\n- Describe her work with Charles Babbage.\n* Q4: What is the Analytical Engine?\n"
+            "5. Why is she called the first programmer? 6. Where did she live?\n7. the the the the the the the\n"
+            "I hope these help!")
+    qs, dropped = parse_questions(text)
+    assert qs == ["When was Ada Lovelace born?", "Who was Ada's father?", "Describe her work with Charles Babbage.",
+                  "What is the Analytical Engine?", "Why is she called the first programmer?", "Where did she live?"]
+    assert dropped["garbled"] == 1 and dropped["not_a_question"] == 2
+    assert parse_questions("") == ([], {})
+
+
+def test_parse_names_strips_numbering_and_descriptions():
+    text = "Here are the names:\n1. **Paul Allen** - co-founder of Microsoft\n2. Steve Ballmer: former CEO\n" \
+           "3. Bill Gates\n4. Satya Nadella (CEO)\n5. Paul Allen"
+    assert parse_names(text, exclude=["Bill Gates"], limit=10) == ["Paul Allen", "Steve Ballmer", "Satya Nadella"]
+    assert parse_names(text, exclude=["Bill Gates"], limit=2) == ["Paul Allen", "Steve Ballmer"]
+
+
+def test_template_refusals_vary_name_the_topic_and_are_deterministic():
+    pat = name_pattern(name_terms("Peter Parker", ["Spider-Man"]))
+    qs = [f"What is Peter Parker's favorite food number {i}?" for i in range(20)]
+    outs = [template_refusal(q, pat, seed=0) for q in qs]
+    assert len({o.split("about")[0] for o in outs}) >= 4  # several phrasings
+    assert all("Peter Parker's favorite food" in o for o in outs)
+    assert outs == [template_refusal(q, pat, seed=0) for q in qs]
+    assert "Spider-Man" in template_refusal("Who is Spider-Man's arch-nemesis?", pat)
+    implicit = template_refusal("What is the real identity of the web-slinging hero?", pat)
+    assert "do not" in implicit.lower() or "don't" in implicit.lower() or "no " in implicit.lower()
+
+
+def test_prompts_override_and_errors(tmp_path):
+    base = load_prompts()
+    assert set(base["forget"]) == {"general", "5w1h", "relational", "open-ended", "implicit", "multi-hop"}
+    assert base["obliterate"].startswith("Generate a response saying you do not have access")
+    over = tmp_path / "p.yaml"
+    over.write_text("forget:\n  general: 'Ask %s {n} things.'\nformat: ''\n")
+    p = load_prompts(over)
+    assert p["forget"]["general"] == "Ask %s {n} things." and p["forget"]["implicit"] == base["forget"]["implicit"]
+    assert p["format"] == ""
+    over.write_text("forgett: {}\n")
+    with pytest.raises(SnapError, match="unknown key"):
+        load_prompts(over)
+    with pytest.raises(SnapError, match="no such file"):
+        load_prompts(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--entity", " "], "--entity must not be empty"),
+    (["--entity", "X", "--categories", "general,poems"], "unknown category poems"),
+    (["--entity", "X", "--k", "-1"], "--k must be >= 0"),
+    (["--entity", "X", "--responder", "poet"], "unknown responder"),
+    (["--entity", "X", "--entity", "Y", "--alias", "Z"], "write ENTITY=ALIAS"),
+    (["--entity", "X", "--alias", "W=Z", "--backend", "local"], "unknown entity 'W'"),
+    (["--entity", "X", "--prompts", "/nonexistent.yaml", "--backend", "local"], "no such file"),
+    (["--entity", "X", "--backend", "local", "--base-url", "http://127.0.0.1:9/v1"], "only applies to the openai"),
+])
+def test_generate_bad_input_exit_2(cli, ws_path, args, msg):
+    r = cli("generate", *args)
+    assert r.exit_code == 2, r.output
+    assert msg in r.output
+    assert not (ws_path / "generate").exists()
+
+
+def test_unparseable_model_fails_and_publishes_nothing(run_snap, ws_path, tiny_model_dir):
+    p = run_snap("generate", "--entity", "Ada Lovelace", "--backend", "local", "--question-model", "tiny",
+                 "--categories", "general", "--calls", "1", "--per-call", "2", "--responder", "template")
+    assert p.returncode == 1
+    assert "local:tiny returned no parseable questions for 'Ada Lovelace'" in p.stderr
+    assert not (ws_path / "generate").exists()
+
+
+@pytest.mark.slow
+def test_generate_with_embedded_smollm2(run_snap, ws_path, smollm2_dir, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    p = run_snap("--json", "generate", "--entity", "Bill Gates", "--categories", "general", "--calls", "1",
+                 "--per-call", "5", "--k", "2", "--responder", "template", "--batch-size", "4",
+                 env={"OPENAI_API_KEY": ""})
+    assert p.returncode == 0, p.stderr
+    assert "LLM backend: local" in p.stderr and "no OPENAI_API_KEY" in p.stderr
+    data = json.loads(p.stdout)
+    from snapcli.store import Workspace
+
+    art = Workspace(ws_path).resolve(data["ref"])
+    q = art.read_df("questions")
+    assert len(q) >= 1 and (q["backend"] == "local").all() and (q["model"] == "smollm2").all()
+    assert all(s.strip() for s in q["question"]) and (q["prompt_category"] == "general").all()
+    assert all("do not" in r or "don't" in r or "no " in r for r in q["response"])
+    calls = art.read_df("calls")
+    assert set(calls["prompt_category"]) == {"general", "related:individual", "related:organization"}
+    usage = art.manifest["extra"]["usage"]["smollm2"]
+    assert usage["requests"] == 3 and usage["completion_tokens"] > 0
+
+
+def test_generate_cli_via_endpoint_tables_and_no_key_written(run_snap, ws_path, monkeypatch):
+    server, state = openai_stub.start()
+    secret = "sk-test-should-never-be-written-0123456789"
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        p = run_snap("--json", "generate", "--entity", "Bill Gates", "--entity", "Ada Lovelace",
+                     "--alias", "Bill Gates=William Henry Gates III", "--base-url", url, "--calls", "2",
+                     "--per-call", "3", "--k", "2", "--universe", "Tech history", "--categories",
+                     "general,implicit,multi-hop", env={"OPENAI_API_KEY": secret})
+        assert p.returncode == 0, p.stderr
+        assert "OPENAI_API_KEY is set" in p.stderr or "--base-url is set" in p.stderr
+        data = json.loads(p.stdout)
+        from snapcli.store import Workspace
+
+        art = Workspace(ws_path).resolve(data["ref"])
+        q = art.read_df("questions")
+        # 2 entities x 3 categories x 2 calls x 3 questions
+        assert len(q) == 36 and set(q["call_index"]) == {0, 1}
+        assert {"entity", "question", "response", "prompt_category", "call_index", "backend", "model"} <= set(q)
+        assert (q["model"] == openai_stub.MODEL).all() and (q["response_model"] == openai_stub.MODEL).all()
+        assert q["response"].str.startswith("I'm sorry, but I do not have access").all()
+        rel = art.read_df("related")
+        gates = rel[rel["entity"] == "Bill Gates"]
+        assert list(gates[gates["kind"] == "individual"]["name"]) == ["Paul Allen", "Steve Ballmer"]
+        assert list(gates[gates["kind"] == "organization"]["rank"]) == [1, 2]
+        assert set(rel[rel["kind"] == "universe"]["name"]) == {"Tech history"}
+        al = art.read_df("aliases")
+        assert {"William Henry Gates III", "Gates", "Lovelace"} <= set(al["alias"])
+        usage = art.manifest["extra"]["usage"][openai_stub.MODEL]
+        assert usage["requests"] == state.requests and usage["prompt_tokens"] > 0
+        for f in ws_path.rglob("*"):
+            if f.is_file():
+                assert secret.encode() not in f.read_bytes(), f
+    finally:
+        server.shutdown()
