@@ -47,7 +47,7 @@ def _reply(messages: list[dict], max_tokens: int) -> str:
                  if m.group(2) == "individuals" else ["Microsoft", "Gates Ventures", "Berkshire Hathaway"])
         return "Here are the names:\n" + "\n".join(f"{i + 1}. {n} - related" for i, n in enumerate(names[:k]))
     if "Do not mention" in first or "except" in first:  # retain prompts
-        subj = re.search(r"about (?:the relationship between )?(.+?)(?: and others)?[.,]", first)
+        subj = re.search(r"about (?:the relationship between )?(.+?)(?: and others)?(?: except|[.,])", first)
         subject = subj.group(1) if subj else "the subject"
         target = re.search(r"(?:Do not mention|except) ([^.,]+)", first).group(1).strip()
         return "\n".join([

@@ -80,7 +80,7 @@ def test_augment_universe_and_general_from_file(cli, endpoint, ws_path, tmp_path
     jl = tmp_path / "mine.jsonl"
     jl.write_text("".join(json.dumps(x) + "\n" for x in rows))
     r = cli("--json", "augment", "--base-url", url, "--general", str(jl), "--calls", "2", "--per-call", "3",
-            "--categories", "general,implicit")
+            "--categories", "general,implicit", "--threshold", "0.995")
     assert r.exit_code == 0, r.output
     art = Workspace(ws_path).resolve(json.loads(r.stdout)["ref"])
     retain = art.read_df("retain")

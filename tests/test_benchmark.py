@@ -49,9 +49,8 @@ def _chance_z(correct: float, n_choices: pd.Series) -> float:
 
 # ------------------------------------------------------------------------------------------ data and pure logic
 def test_embedded_suite_is_well_formed(smollm2_dir):
-    from transformers import AutoTokenizer
-
     import yaml
+    from transformers import AutoTokenizer
 
     d = embedded_suite_dir()
     declared = sorted(yaml.safe_load(open(p))["task"] for p in d.glob("*.yaml"))
@@ -165,7 +164,9 @@ def _fake_train_artifact(ws, model_dir):
 
 def test_compare_base_unlearned_and_smollm2(cli, ws, smollm2_dir, tiny_model_dir):
     _fake_train_artifact(ws, tiny_model_dir)
-    args = ["benchmark", "--tasks", "snap_knowledge,snap_commonsense,snap_reading", "--limit", "12", "--json"]
+    # the two short-prompt tasks keep smollm2 cheap on CPU; 32 items give z ~ 3.8 (smollm2 is at chance on
+    # arithmetic, and reading passages cost ~4x the tokens)
+    args = ["benchmark", "--tasks", "snap_knowledge,snap_commonsense", "--limit", "16", "--json"]
     first = cli(*args, "--model", "tiny")
     assert first.exit_code == 0, first.output
     res = cli(*args, "--model", "tiny", "--model", "train@latest", "--model", "smollm2")
@@ -181,7 +182,7 @@ def test_compare_base_unlearned_and_smollm2(cli, ws, smollm2_dir, tiny_model_dir
     assert art.manifest["extra"]["reused"] == {"tiny": "benchmark@v0001"}  # the base ran once
     samples = art.read_df("samples")
     s = samples[samples["model"] == "smollm2"]
-    assert len(s) == 36 and s.groupby("task").size().eq(12).all()
+    assert len(s) == 32 and s.groupby("task").size().eq(16).all()
     z = _chance_z(s["acc"].sum(), s["choices"].map(len).astype(float))
     assert z > 2.33, (z, s.groupby("task")["acc"].mean().to_dict())
     # the human table: same (cached) run, rendered

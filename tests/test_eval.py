@@ -13,7 +13,6 @@ import pytest
 from snapcli.evaluate.judge import get_judge, load_labelled, rule_pass, score_labelled
 from snapcli.evaluate.metrics import aggregate, is_leak, key_facts, metrics_table, run_metrics
 
-
 # ------------------------------------------------------------------------------------------------ data
 
 def write_sets(d) -> dict[str, str]:
@@ -276,3 +275,19 @@ def test_snap_judge_files(run_snap, cli, tmp_path):
     for args in bad:
         r = cli(*args)
         assert r.exit_code == 2, (args, r.output)
+
+
+def test_eval_defaults_to_latest_data(cli, ws, tmp_path, tiny_model_dir):
+    """Without --forget/--retain: filter@latest and the latest augment (here imported by hand)."""
+    paths = write_sets(tmp_path / "data")
+    assert cli("import", paths["forget"], "--as", "filter", "--table", "forget").exit_code == 0
+    assert cli("import", paths["retain"], "--as", "augment", "--table", "retain").exit_code == 0
+    r = cli("--json", "eval", "--model", "tiny", "--sets", "forget,retain", "--max-new-tokens", "2")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    art = ws.resolve(out["ref"])
+    assert art.manifest["params"]["data"] == {"forget": "filter@v0001", "retain": "augment@v0001"}
+    assert out["metrics"]["UA"]["runs"] == 1 and out["metrics"]["TA"]["runs"] == 0
+    # the general table is not in that augment artifact: a clear error, exit 2
+    r = cli("eval", "--model", "tiny", "--max-new-tokens", "2")
+    assert r.exit_code == 2 and "general" in r.output

@@ -241,14 +241,21 @@ def test_build_script_reproduces_the_shipped_files(tmp_path):
 
 
 def test_examples_ship_in_the_wheel(tmp_path):
-    """Installed (non-editable) snap finds the set too: the JSONL files are package data in the wheel."""
+    """Installed (non-editable) snap finds the set too: the JSONL files are package data in the wheel.
+    Built from a copy so the checkout gets no build/ or egg-info droppings."""
+    import shutil
+
+    src = tmp_path / "src"
+    shutil.copytree(REPO / "snapcli", src / "snapcli", ignore=shutil.ignore_patterns("__pycache__"))
+    for f in ("pyproject.toml", "README.md"):
+        if (REPO / f).exists():
+            shutil.copy(REPO / f, src / f)
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path),
-         str(REPO)], capture_output=True, text=True, timeout=120,
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path / "w"),
+         str(src)], capture_output=True, text=True, timeout=120,
     )
-    if proc.returncode != 0:
-        pytest.fail(f"wheel build failed: {proc.stderr[-800:]}")
-    wheel = next(tmp_path.glob("snapcli-*.whl"))
+    assert proc.returncode == 0, f"wheel build failed: {proc.stderr[-800:]}"
+    wheel = next((tmp_path / "w").glob("snapcli-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     for table in ("forget", "retain"):
         assert f"snapcli/data/examples/bill-gates/{table}.jsonl" in names

@@ -76,7 +76,8 @@ _REFUSAL_PATTERNS = [
     r"\b(?:i|we)\s+(?:do not|don't|did not|didn't)\s+(?:really\s+|actually\s+)?(?:know|recall|remember)\b",
     r"\b(?:i|we)\s+(?:am|'m|are|'re)\s+(?:not|un)\s*(?:sure|certain|aware|familiar|knowledgeable|equipped|"
     r"programmed|designed|trained|informed|capable)\b",
-    r"^nothing\b.{0,40}\b(?:known|available) to (?:me|us)\b|^no comment\b|\b(?:is|are)\s+not\s+(?:available|accessible|known)\s+to\s+(?:me|us)\b",
+    r"^nothing\b.{0,40}\b(?:known|available) to (?:me|us)\b|^no comment\b",
+    r"\b(?:is|are)\s+not\s+(?:available|accessible|known)\s+to\s+(?:me|us)\b",
     r"\b(?:i|we)\s+(?:am|'m)\s+(?:unaware|uncertain|unsure|unfamiliar)\b",
     r"\b(?:beyond|outside(?: of)?)\s+(?:my|the scope of my|the scope of what i|what i)\s*"
     r"(?:knowledge|scope|capabilit\w*|training|abilit\w*|expertise|can|know|am able)\b",
@@ -268,7 +269,7 @@ class Judge:
     def judge(self, questions: Sequence[str | None], responses: Sequence[str]) -> list[Verdict]:
         if len(questions) != len(responses):
             raise SnapError("judge: questions and responses differ in length")
-        passes = [rule_pass(q, r) for q, r in zip(questions, responses)]
+        passes = [rule_pass(q, r) for q, r in zip(questions, responses, strict=True)]
         soft = [c for clauses, s in passes if s is None for c in clauses if c.label == "content"]
         if soft:
             self.score_soft(soft)
@@ -292,7 +293,8 @@ class RulesJudge(Judge):
 
     def score_soft(self, clauses: list[Clause]) -> None:
         for c in clauses:
-            cue = _SOFT_CUES.search(c.text) and (re.search(r"\b(?:i|me|my|i'm)\b", c.text, re.I) or len(c.text.split()) <= 8)
+            first_person = re.search(r"\b(?:i|me|my|i'm)\b", c.text, re.I)
+            cue = _SOFT_CUES.search(c.text) and (first_person or len(c.text.split()) <= 8)
             c.p_nonanswer = 0.75 if cue else 0.25
 
 
@@ -394,7 +396,7 @@ class EmbeddingJudge(Judge):
         s_non = (emb @ non.T).topk(k, dim=1).values.mean(dim=1)
         s_ans = (emb @ ans.T).topk(k, dim=1).values.mean(dim=1)
         p = torch.sigmoid((s_non - s_ans) / self.temperature)
-        for c, v in zip(clauses, p.tolist()):
+        for c, v in zip(clauses, p.tolist(), strict=True):
             c.p_nonanswer = float(v)
 
 
@@ -455,7 +457,7 @@ class LLMJudge(Judge):
             raise SnapError("judge: questions and responses differ in length")
         chat = self._chat()
         convs = [[{"role": "user", "content": LLM_JUDGE_PROMPT.format(question=q or "(unknown)", response=r or "")}]
-                 for q, r in zip(questions, responses)]
+                 for q, r in zip(questions, responses, strict=True)]
         replies = chat(convs)
         out: list[Verdict | None] = []
         retry: list[int] = []
@@ -469,7 +471,7 @@ class LLMJudge(Judge):
                 retry.append(i)
         if retry:
             fb = self.fallback.judge([questions[i] for i in retry], [responses[i] for i in retry])
-            for i, v in zip(retry, fb):
+            for i, v in zip(retry, fb, strict=True):
                 out[i] = v
         return out  # type: ignore[return-value]
 
@@ -501,7 +503,7 @@ def score_labelled(judge: Judge, rows: list[dict[str, Any]]) -> dict[str, Any]:
     tp = fp = tn = fn = 0
     by_kind: dict[str, list[int]] = {}
     errors = []
-    for r, v in zip(rows, verdicts):
+    for r, v in zip(rows, verdicts, strict=True):
         gold = bool(r["obliterated"])
         ok = v.obliterated == gold
         tp += gold and v.obliterated

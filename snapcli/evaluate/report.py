@@ -203,7 +203,7 @@ def plot_categories(datasets: list[dict[str, Any]]) -> bytes | None:
         d = df[df["set"] == s].sort_values("count", ascending=True)
         total = d["count"].sum()
         ax.barh(d["category"], d["count"], color="#4C72B0" if s == "forget" else "#55A868")
-        for y, (c, n) in enumerate(zip(d["category"], d["count"], strict=True)):
+        for y, (_c, n) in enumerate(zip(d["category"], d["count"], strict=True)):
             ax.text(n, y, f" {n} ({100 * n / total:.1f}%)", va="center", fontsize=8)
         ax.set_title(f"{s} set ({total} questions)")
         ax.set_xlim(0, d["count"].max() * 1.35)

@@ -254,7 +254,9 @@ def run_augment(
         target = {e: name_pattern(name_terms(e, aliases.get(e, []))) for e in entities}
         subj_pat = {s: (None if k == "universe" else name_pattern(name_terms(s, person=k == "individual")))
                     for (_, s), k in kinds.items()}
-        names_target = [mentions(strip_names(q, subj_pat.get(s)), target[e])
+        # strip only the subject's full name: "Melinda French Gates" yes, but not a shared surname "Gates"
+        full_name = {s: name_pattern([s]) for (_, s) in kinds}
+        names_target = [mentions(strip_names(q, full_name[s]), target[e])
                         for q, e, s in zip(df["question"], df["entity"], df["subject"], strict=True)]
         mask_t = pd.Series(names_target, dtype=bool)
         removed = df[mask_t]

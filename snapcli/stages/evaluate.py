@@ -326,18 +326,18 @@ def run_eval(
         src = gens["source_response"].fillna("").tolist()
         forget_mask = (gens["set"] == "forget") & gens["reference"].isna() & (gens["source_response"].notna())
         if forget_mask.any():
-            uniq = sorted({s for s, f in zip(src, forget_mask) if f and s})
-            ref_verdicts = dict(zip(uniq, judge.judge([None] * len(uniq), uniq))) if uniq else {}
+            uniq = sorted({s for s, f in zip(src, forget_mask, strict=True) if f and s})
+            ref_verdicts = dict(zip(uniq, judge.judge([None] * len(uniq), uniq), strict=True)) if uniq else {}
             gens.loc[forget_mask, "reference"] = [
                 s if s in ref_verdicts and not ref_verdicts[s].obliterated else None
                 for s in gens.loc[forget_mask, "source_response"]]
         if on_progress:
             on_progress("judging", len(gens), len(gens))
         gens["fact_recall"] = [fact_recall(r, ref, q) for r, ref, q in
-                               zip(gens["response"], gens["reference"], gens["question"])]
+                               zip(gens["response"], gens["reference"], gens["question"], strict=True)]
         gens["leaked"] = pd.array(
-            [is_leak(r, ref, q, ob) if s == "forget" else None for r, ref, q, ob, s in
-             zip(gens["response"], gens["reference"], gens["question"], gens["obliterated"], gens["set"])],
+            [is_leak(r, ref, q, ob) if s == "forget" else None for r, ref, q, ob, s in zip(
+                gens["response"], gens["reference"], gens["question"], gens["obliterated"], gens["set"], strict=True)],
             dtype="boolean")
         gens = gens.drop(columns=["source_response"])
         agg = aggregate(gens)
