@@ -207,7 +207,7 @@ def test_eval_tiny_runs_chain_and_report(cli, ws, tmp_path, tiny_model_dir):
 @pytest.mark.slow
 def test_eval_smollm2_and_llm_judge(cli, ws, tmp_path, smollm2_dir):
     paths = write_sets(tmp_path / "data")
-    r = cli("--json", "eval", "--model", "smollm2", *data_args(paths), "--max-new-tokens", "24",
+    r = cli("--json", "eval", "--model", "smollm2", *data_args(paths), "--max-new-tokens", "16", "--limit", "2",
             "--sets", "forget,general")
     assert r.exit_code == 0, r.output
     out = json.loads(r.stdout)

@@ -130,6 +130,7 @@ COMMAND_MODULES = [
     "snapcli.cli.report",
     "snapcli.cli.chat",
     "snapcli.cli.examples_cmd",
+    "snapcli.cli.run",
 ]
 for _mod in COMMAND_MODULES:
     importlib.import_module(_mod).register(app)

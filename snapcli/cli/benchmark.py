@@ -36,7 +36,7 @@ def benchmark_cmd(
     force: bool = typer.Option(False, "--force", help="Re-run every model even if cached results exist."),
 ) -> None:
     """Zero-shot lm-eval scores per task, the average, and the relative change against the first model."""
-    from snapcli.evaluate.capability import comparison_table, format_rel_change, plan_tasks
+    from snapcli.evaluate.capability import comparison_table, format_rel_change, headline_scores, plan_tasks
     from snapcli.stages.benchmark import BenchmarkSpec, Callbacks, resolve_models, run_benchmark
 
     ws = workspace()
@@ -69,11 +69,13 @@ def benchmark_cmd(
     label = extra.get("label") or plan.label
     comp = comparison_table(scores, metric=metric)
     task_cols = [c for c in comp.columns if c not in ("model", "average", "rel_change", "n_tasks")]
-    stderr = {(r.model, r.task): r.stderr for r in scores.itertuples()
-              if r.metric == metric and bool(getattr(r, "is_top", True))}
+    head = headline_scores(scores, metric)
+    stderr = {(r.model, r.task): r.stderr for r in head.itertuples()}
+    used = {r.task: r.metric for r in head.itertuples()}  # a task without `metric` shows acc or its first metric
 
     data = {
         "ref": art.ref, "cached": art.cached, "suite": label, "metric": metric, "tasks": task_cols,
+        "task_metrics": {t: used.get(t) for t in task_cols},
         "models": [{
             "model": r["model"],
             "scores": {t: (None if math.isnan(r[t]) else float(r[t])) for t in task_cols},
@@ -88,7 +90,7 @@ def benchmark_cmd(
         t = Table(title=f"snap benchmark {art.ref} — {metric} (%) zero-shot", caption=label, show_lines=False)
         t.add_column("model", overflow="fold")
         for c in task_cols:
-            t.add_column(c, justify="right", overflow="fold")
+            t.add_column(c if used.get(c) == metric else f"{c} ({used.get(c)})", justify="right", overflow="fold")
         t.add_column("avg", justify="right", style="bold")
         t.add_column("vs base", justify="right")
         for _, r in comp.iterrows():

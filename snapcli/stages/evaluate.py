@@ -168,7 +168,10 @@ def resolve_data(ws: Workspace, spec: EvalSpec, models: list[ModelRef]) -> dict[
         retain = ws.find_derived("augment", "from", forget)
     if retain is None and ws.latest("augment") and not spec.retain:
         retain = ws.resolve("augment@latest")
-    general = ws.resolve(spec.general).require_stage("augment") if spec.general else retain
+    if spec.general:
+        general = ws.resolve(spec.general).require_stage("augment")
+    else:  # the augment artifact holds both tables; a single Parquet file is only the retain table
+        general = retain if retain is not None and not retain.path.is_file() else None
     data = {}
     for s, art, flag, what in (("forget", forget, "--forget", "filter"), ("retain", retain, "--retain", "augment"),
                                ("general", general, "--general", "augment")):

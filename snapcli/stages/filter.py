@@ -44,7 +44,9 @@ def load_embedder(name: str = "minilm"):
         from sentence_transformers import SentenceTransformer
 
         from snapcli.models import embedder_path
+        from snapcli.models.loading import quiet_transformers
 
+        quiet_transformers()
         path = embedder_path(name)
         try:
             _EMBEDDERS[name] = SentenceTransformer(path, device="cpu")

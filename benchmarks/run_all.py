@@ -1,0 +1,161 @@
+"""`make bench`: every performance claim of snap as ONE JSON document of ratios, each measured in this run
+against its baseline in the same process (or, for peak memory, in sibling processes of this run).
+
+  training step time   wasserstein vs none, wasserstein vs an Opt-Out-style SW, every regularizer vs none
+                       (benchmarks/bench_train.py)
+  eval generation      batched, length-bucketed vs a one-prompt-at-a-time generate loop, tokens/s
+                       (benchmarks/bench_generation.py)
+  filter               seconds for 10,000 questions; blocked dedup vs the naive loop (benchmarks/bench_filter.py)
+  judge                responses/s of each refusal judge, on the curated set's refusals and answers
+  peak memory          each regularizer relative to none (bench_train.py's per-regularizer subprocesses)
+
+The defaults keep the whole run to a few minutes on 2 CPU cores; `--full` uses the sub-benchmarks' own,
+bigger defaults (the paper's batch of 8 x 4, 24 prompts x 48 tokens), and each size has its own flag.
+
+    .venv/bin/python benchmarks/run_all.py [--full] [--model smollm2] [--skip train,generation,filter,judge]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+PARTS = ["train", "generation", "filter", "judge"]
+
+
+def _json_of(main, argv: list[str]) -> dict:
+    """Run a benchmark script's main() with these arguments and read the one JSON document it prints."""
+    old = sys.argv
+    buf = io.StringIO()
+    sys.argv = [main.__module__, *argv]
+    try:
+        with contextlib.redirect_stdout(buf):
+            main()
+    finally:
+        sys.argv = old
+    return json.loads(buf.getvalue())
+
+
+def bench_train(args) -> dict:
+    import bench_train as bt
+
+    argv = ["--model", args.model, "--steps", str(args.train_steps), "--variants", args.train_variants]
+    if not args.full:
+        argv += ["--batch-size", "4", "--grad-accum", "1", "--max-length", "128"]
+    if args.threads:
+        argv += ["--threads", str(args.threads)]
+    return _json_of(bt.main, argv)
+
+
+def bench_generation(args) -> dict:
+    import bench_generation as bg
+
+    n, tokens = (24, 48) if args.full else (args.gen_prompts, args.gen_tokens)
+    return bg.run(argparse.Namespace(model=args.model, n=n, max_new_tokens=tokens, batch_size=8))
+
+
+def bench_filter(args) -> dict:
+    import bench_filter as bf
+
+    return _json_of(bf.main, ["--n", str(args.filter_n), "--threads", str(args.threads or 2)])
+
+
+def bench_judge(args) -> dict:
+    """Responses per second of each judge over the curated set's refusals (forget) and answers (retain)."""
+    from snapcli.evaluate.judge import JUDGES, get_judge
+    from snapcli.examples import load_example
+
+    sets = load_example("bill-gates")
+    qs = sets["forget"]["question"].tolist() + sets["retain"]["question"].tolist()
+    rs = sets["forget"]["response"].tolist() + sets["retain"]["response"].tolist()
+    reps = max(1, args.judge_n // len(qs))
+    qs, rs = qs * reps, rs * reps
+    out: dict = {"responses": len(rs)}
+    for name in [j for j in JUDGES if j != "llm"]:  # the llm judge's speed is the endpoint's, not snap's
+        judge = get_judge(name)
+        judge.judge(qs[:8], rs[:8])  # warm-up: model load is not per-response cost
+        t0 = time.perf_counter()
+        verdicts = judge.judge(qs, rs)
+        s = time.perf_counter() - t0
+        n_forget = len(sets["forget"]) * reps
+        correct = sum(v.obliterated for v in verdicts[:n_forget]) + sum(not v.obliterated for v in verdicts[n_forget:])
+        out[name] = {"seconds": round(s, 3), "responses_per_s": round(len(rs) / s, 1),
+                     "agreement_with_curated_labels": round(correct / len(rs), 4)}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--full", action="store_true", help="the sub-benchmarks' bigger default sizes")
+    ap.add_argument("--model", default="smollm2")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
+    ap.add_argument("--skip", default="", help=f"comma list of parts to leave out ({', '.join(PARTS)})")
+    ap.add_argument("--train-steps", type=int, default=2, help="timed optimizer steps per regularizer")
+    ap.add_argument("--train-variants", default="none,wasserstein,optout,euclidean,fisher")
+    ap.add_argument("--gen-prompts", type=int, default=12)
+    ap.add_argument("--gen-tokens", type=int, default=32)
+    ap.add_argument("--filter-n", type=int, default=10_000)
+    ap.add_argument("--judge-n", type=int, default=640)
+    args = ap.parse_args()
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    bad = skip - set(PARTS)
+    if bad:
+        ap.error(f"unknown part(s) {', '.join(sorted(bad))} (choose from {', '.join(PARTS)})")
+    import torch
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    t_all = time.perf_counter()
+    raw: dict = {}
+    seconds: dict = {}
+    for part, fn in (("train", bench_train), ("generation", bench_generation), ("filter", bench_filter),
+                     ("judge", bench_judge)):
+        if part in skip:
+            continue
+        t0 = time.perf_counter()
+        raw[part] = fn(args)
+        seconds[part] = round(time.perf_counter() - t0, 1)
+        print(f"run_all: {part} done in {seconds[part]}s", file=sys.stderr)
+
+    ratios: dict = {}
+    if "train" in raw:
+        t = raw["train"]
+        r = t.get("ratio_vs_none", {})
+        ratios["train_step_wasserstein_vs_none"] = r.get("wasserstein")
+        ratios["train_step_wasserstein_vs_optout_sw"] = t.get("wasserstein_vs_optout")
+        ratios["train_regularizer_speedup_vs_optout_sw"] = t.get("regularizer_speedup_vs_optout")
+        ratios["train_step_vs_none"] = r
+        ratios["peak_memory_vs_none"] = t.get("peak_mem_ratio_vs_none")
+    if "generation" in raw:
+        ratios["eval_generation_batched_vs_loop_tokens_per_s"] = raw["generation"]["speedup_batched_vs_loop"]
+    if "filter" in raw:
+        ratios["filter_seconds_for_n_questions"] = raw["filter"]["filter_total_s"]
+        ratios["filter_questions"] = raw["filter"]["questions"]
+        ratios["filter_dedup_blocked_vs_naive"] = raw["filter"]["dedup_speedup_vs_naive"]
+    if "judge" in raw:
+        ratios["judge_responses_per_s"] = {k: v["responses_per_s"] for k, v in raw["judge"].items()
+                                           if isinstance(v, dict)}
+    doc = {
+        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                    "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                    "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+                    "load_average_1m": round(os.getloadavg()[0], 2)},
+        "full": args.full, "seconds": {**seconds, "total": round(time.perf_counter() - t_all, 1)},
+        "ratios": ratios, "details": raw,
+    }
+    print(json.dumps(doc, indent=2))
+
+
+if __name__ == "__main__":
+    main()

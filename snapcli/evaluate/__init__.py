@@ -1,0 +1,1 @@
+"""Evaluation: generation, refusal judge, metrics, reports, capability benchmarks."""
