@@ -63,7 +63,7 @@ def test_pipeline_end_to_end_cache_dry_run_until(snap_run, cli, ws, tmp_path):
     assert {s: len(ws.versions(s)) for s in counts} == counts
 
     # --- a changed train parameter: the dry run says train and everything after it, not the import before it
-    changed = sets("train.lr=0.001")
+    changed = sets("train.lr=0.0005")
     plan = snap_run(*changed, "--dry-run")
     assert statuses(plan) == {"generate": "skipped", "import": "cached", "train": "new",
                               "eval[base|Bill Gates]": "cached", "eval[train|Bill Gates]": "new",

@@ -71,7 +71,7 @@ def test_wasserstein_regularizer_matches_scipy_with_one_projection():
     targets = _targets(model)
     _perturb(model)
     reg = WassersteinRegularizer(targets, projections=1, p=1, seed=3)
-    value = float(reg(step=5))
+    value = float(reg(step=5).detach())
     per_tensor = []
     for t in targets:
         w, w0 = t.current().detach().double(), t.init.double()

@@ -29,10 +29,12 @@ def benchmark_cmd(
                                                    "local jsonl/parquet/csv files (repeatable)."),
     limit: Optional[float] = typer.Option(None, "--limit", help="Items per task (N), or a fraction if < 1."),
     batch_size: int = typer.Option(8, "--batch-size", help="Requests per forward pass."),
-    metric: str = typer.Option("acc", "--metric", help="Headline metric of the comparison (acc or acc_norm)."),
+    metric: str = typer.Option("acc", "--metric", help="Headline metric of the comparison (acc or acc_norm; a "
+                                "task without it shows acc, else its first metric)."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda, cuda:1 (default: cuda if present)."),
     dtype: Optional[str] = typer.Option(None, "--dtype", help="auto, float32, bfloat16, float16."),
-    seed: int = typer.Option(1234, "--seed", help="Seed for lm-eval's sampling (only --limit fractions use it)."),
+    seed: int = typer.Option(1234, "--seed", help="Seed for Python/NumPy/torch (log-likelihood scoring is "
+                             "deterministic; sampled generation in custom tasks uses it)."),
     force: bool = typer.Option(False, "--force", help="Re-run every model even if cached results exist."),
 ) -> None:
     """Zero-shot lm-eval scores per task, the average, and the relative change against the first model."""

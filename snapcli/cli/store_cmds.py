@@ -85,7 +85,7 @@ def ls_cmd(stage: Optional[str] = typer.Argument(None, help="Only this stage."))
 
 def show_cmd(
     ref: str = typer.Argument(..., help="Artifact ref (stage@latest, stage@vN, stage@hash) or Parquet path."),
-    table_: Optional[str] = typer.Option(None, "--table", "-t", help="Which table (default: the first)."),
+    table_: Optional[str] = typer.Option(None, "--table", "-t", help="Which table (default: the stage's main table, else the first)."),
     limit: int = typer.Option(20, "--limit", "-n", min=0, help="Rows to show."),
     columns: Optional[str] = typer.Option(None, "--columns", "-c", help="Comma-separated columns."),
     manifest: bool = typer.Option(False, "--manifest", help="Show the manifest instead of rows."),
@@ -100,7 +100,10 @@ def show_cmd(
     names = art.tables()
     if not names:
         raise SnapError(f"{art.ref} has no tables")
-    name = table_ or names[0]
+    import snapcli.stages  # noqa: F401 - registers each stage's tables; its main table is listed first
+
+    main = [t for t in stage_tables(art.stage or "") if t in names]
+    name = table_ or (main or names)[0]
     cols = parse_csv(columns) or None
     tbl = art.read_table(name)
     if cols:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import math
 import os
@@ -133,6 +134,7 @@ def plan_tasks(
     """Resolve task names to sources; pick the default list; refuse hub tasks offline (exit 2, no traceback)."""
     local_dirs = []
     local: dict[str, Path] = {}
+    own: list[str] = []  # leaf tasks defined in the dirs: the default list when --tasks-dir is given
     for d in tasks_dirs or []:
         d = Path(d).expanduser().resolve()
         if not d.is_dir():
@@ -141,8 +143,10 @@ def plan_tasks(
         if not names:
             raise SnapError(f"--tasks-dir {d} holds no lm-eval task YAML (a .yaml with a 'task:' key)")
         local_dirs.append(d)
-        for n in names:
+        for n, kind in names.items():
             local.setdefault(n, d)
+            if kind in ("task", "py_task") and n not in own:
+                own.append(n)
     emb_dir = embedded_suite_dir()
     expanded: list[str] = []
     for name in requested or []:
@@ -152,8 +156,7 @@ def plan_tasks(
 
     if not expanded:  # defaults: the user's own tasks, else the paper's nine online, else the embedded suite
         if local_dirs:
-            own = [n for d in local_dirs for n, kind in _index_dir(d).items() if kind in ("task", "py_task")]
-            return TaskPlan([TaskSpec(n, SUITE_LOCAL, str(local[n])) for n in dict.fromkeys(own)], hub,
+            return TaskPlan([TaskSpec(n, SUITE_LOCAL, str(local[n])) for n in own], hub,
                             f"local tasks from {', '.join(map(str, local_dirs))}", local_dirs)
         hub = hub or check_hub()
         if hub.online:
@@ -192,21 +195,19 @@ def plan_tasks(
 
 # ----------------------------------------------------------------------------------------------- lm-eval plumbing
 def _read_local_split(path: Path, builder: str):
+    """One local file -> datasets.Dataset, values exactly as written (no dtype guessing for JSON)."""
     import datasets
 
     if builder == "json":
-        df = pd.read_json(path, lines=path.suffix in (".jsonl", ".ndjson") or _looks_like_jsonl(path))
-    elif builder == "parquet":
-        df = pd.read_parquet(path)
-    else:
-        df = pd.read_csv(path)
+        text = path.read_text(encoding="utf-8")
+        try:
+            rows = json.loads(text) if text.lstrip().startswith("[") else [
+                json.loads(line) for line in text.splitlines() if line.strip()]
+        except json.JSONDecodeError as e:
+            raise SnapError(f"{path} is not JSON lines or a JSON array: {e}") from None
+        return datasets.Dataset.from_list(rows)
+    df = pd.read_parquet(path) if builder == "parquet" else pd.read_csv(path)
     return datasets.Dataset.from_pandas(df, preserve_index=False)
-
-
-def _looks_like_jsonl(path: Path) -> bool:
-    with open(path, encoding="utf-8") as f:
-        head = f.read(1).strip()
-    return head != "["
 
 
 def _load_local_dataset(files: dict[str, list[Path]], builder: str, **_: Any):
@@ -230,6 +231,9 @@ def _localize(cfg: dict[str, Any], base: Path, yaml_path: str) -> None:
         raise SnapError(f"{yaml_path}: dataset_path '{cfg['dataset_path']}' needs dataset_kwargs.data_files")
     if isinstance(data_files, (str, list)):
         data_files = {"test": data_files}
+    flat = [f for v in data_files.values() for f in ([v] if isinstance(v, str) else v)]
+    if any("://" in str(f) for f in flat):  # remote files (lm-eval's own tasks use hf://...): datasets' job
+        return
 
     files: dict[str, list[Path]] = {}
     for split, value in data_files.items():
@@ -247,13 +251,21 @@ def _localize(cfg: dict[str, Any], base: Path, yaml_path: str) -> None:
 
 def _task_manager(include_path: list[Path], include_defaults: bool):
     """An lm-eval TaskManager whose local-file tasks resolve their data next to their YAML."""
+    import lm_eval.tasks
     from lm_eval.tasks import TaskManager
-    from lm_eval.tasks._factory import TaskFactory
+
+    try:  # the factory hook (and TaskManager.task_index) are lm-eval >= 0.4.13 internals
+        from lm_eval.tasks._factory import TaskFactory
+    except ImportError:
+        raise SnapError(f"snap benchmark needs lm-eval >= 0.4.13 (installed: {getattr(lm_eval, '__version__', '?')}); "
+                        "pip install -U lm-eval") from None
+
+    builtin = Path(lm_eval.tasks.__file__).resolve().parent
 
     class LocalFilesFactory(TaskFactory):
         def _load_full_config(self, entry, overrides=None):
             cfg = super()._load_full_config(entry, overrides)
-            if entry.yaml_path:
+            if entry.yaml_path and builtin not in Path(entry.yaml_path).resolve().parents:
                 _localize(cfg, Path(entry.yaml_path).parent, str(entry.yaml_path))
             return cfg
 

@@ -62,7 +62,8 @@ def encode(tok, question: str, response: str, max_length: int, loss_on: str = "r
 
 
 def encode_all(tok, df: pd.DataFrame, max_length: int, loss_on: str) -> list[Example]:
-    return [encode(tok, str(q), str(r), max_length, loss_on) for q, r in zip(df["question"], df["response"])]
+    pairs = zip(df["question"], df["response"], strict=True)
+    return [encode(tok, str(q), str(r), max_length, loss_on) for q, r in pairs]
 
 
 def collate(examples: list[Example], pad_id: int) -> dict[str, torch.Tensor]:
