@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -51,8 +52,10 @@ def naive_dedup(vecs, threshold):
     import numpy as np
 
     kept: list[int] = []
+    mat = np.empty_like(vecs)  # kept rows, appended in place (no copying per candidate)
     for i in range(len(vecs)):
-        if not kept or float(np.max(vecs[kept] @ vecs[i])) < threshold:
+        if not kept or float(np.max(mat[: len(kept)] @ vecs[i])) < threshold:
+            mat[len(kept)] = vecs[i]
             kept.append(i)
     return kept
 
@@ -73,11 +76,13 @@ def main() -> None:
     t0 = time.perf_counter()
     load_embedder("minilm")
     load_s = time.perf_counter() - t0
+    print(f"filtering {args.n} questions ...", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
     kept, dropped, stats = filter_frame(
         df, patterns={e: name_pattern(name_terms(e)) for e in df["entity"].unique()}, train_size=100, seed=0)
     filter_s = time.perf_counter() - t0
     # dedup alone, blocked vs naive, on the same vectors (all rows as one group: the hardest case)
+    print(f"filter done in {filter_s:.1f} s; dedup baseline ...", file=sys.stderr, flush=True)
     vecs = embed(df["question"].tolist())
     t0 = time.perf_counter()
     keep, _, _ = greedy_dedup(vecs, 0.75)

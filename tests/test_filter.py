@@ -85,6 +85,13 @@ def test_relevance_keeps_descriptions_and_drops_reader_questions():
     assert relevance("What did the founder of Microsoft study?", GATES, "implicit", None) is None
     assert "addressed to the reader" in relevance("How do you feel about yourself?", GATES, "implicit", None)
     assert relevance("What is the capital of France?", GATES, "general", None) == "does not name or describe the target"
+    assert relevance("What's the best part about being a tech entrepreneur?", GATES, "general", None)  # generic
+    assert relevance("Who won the Grammy award for Best Artist?", GATES, "general", None)
+    from snapcli.stages.filter import _SAMPLE_ALIASES
+
+    sample = labelled_sample()  # every labelled question, implicit ones included, is about its person
+    assert not [q for e, q in zip(sample["entity"], sample["question"], strict=True)
+                if relevance(q, name_pattern(name_terms(e, _SAMPLE_ALIASES.get(e, []))), "implicit", None)]
 
 
 def test_offline_categorizer_accuracy_on_the_labelled_sample():
@@ -131,6 +138,11 @@ def test_filter_cli_on_real_parquet(cli, tmp_path, ws_path):
     mh = forget[forget["category"] == "multi-hop"]
     assert len(mh) == 1 and (mh["split"] == "eval").all()
     assert (forget["split"] == "train").sum() == 4
+    same = ("--json", "filter", "--from", str(src), "--train-size", "4", "--categorizer", "rules")
+    again = json.loads(cli(*same).stdout)
+    assert again["cached"] is True and again["ref"] == data["ref"]
+    other = json.loads(cli(*same, "--seed", "1").stdout)
+    assert other["cached"] is False  # the seed is part of the stage cache key
     # --no-mask-entity: the shared name makes distinct questions collapse (the measured failure mode)
     r2 = cli("--json", "filter", "--from", str(src), "--no-mask-entity", "--categorizer", "rules")
     assert json.loads(r2.stdout)["rows"]["forget"] < data["rows"]["forget"]

@@ -125,7 +125,7 @@ def test_default_retain_general_no_retain_batch_sequential_and_seeds(tiny_model_
     f2 = ws.import_table(p2, "filter", "forget")
     aug1 = _augment(ws, f1)
     aug2 = _augment(ws, f2, general=False)
-    steps = ["--max-steps", "2", "--projections", "8"]
+    steps = ["--max-steps", "1", "--projections", "8"]
 
     r = cli("--json", "train", *FAST, *steps, "--from", f1.ref)
     assert r.exit_code == 0, r.output

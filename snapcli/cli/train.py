@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Optional
 
@@ -122,8 +124,9 @@ def train_cmd(
                            description=f"train seed {s}: L_f {r['loss_f']:.3f} L_r {r['loss_r']:.3f} "
                                        f"R {r['reg']:.2e} {r['step_seconds']:.1f}s/step")
 
-            art = run_train(ws, spec, run_cfg, force=force, resume=resume, save_every=save_every,
-                            on_step=on_step if main else None, on_status=on_status if main else None)
+            with _stdout_to_stderr():
+                art = run_train(ws, spec, run_cfg, force=force, resume=resume, save_every=save_every,
+                                on_step=on_step if main else None, on_status=on_status if main else None)
         if art is None:
             continue
         metrics = art.read_df("metrics")
@@ -143,6 +146,21 @@ def train_cmd(
              "yes" if r["cached"] else "no"] for r in results]))
 
     emit(results if len(results) > 1 else results[0], render)
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """DeepSpeed prints build/info lines on stdout (even from C++); stdout must hold only snap's result."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _fmt(v, spec: str = ".4f") -> str:

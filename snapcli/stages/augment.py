@@ -218,7 +218,7 @@ def run_augment(
         "general": general_id(general), "general_size": general_size, "threshold": threshold,
         "mask_entity": mask_entity, "embedder": embedder, "train_size": train_size, "backend": backend.name,
         "endpoint": backend.identity(), "question_model": qmodel, "response_model": rmodel,
-        "answer_tokens": answer_tokens, "temperature": temperature,
+        "answer_tokens": answer_tokens, "temperature": temperature, "seed": seed,
         "prompts_sha256": json_sha256(prompts),
     }
 

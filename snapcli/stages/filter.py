@@ -98,14 +98,24 @@ def greedy_dedup(vecs: np.ndarray, threshold: float, block: int = 1024) -> tuple
 # ------------------------------------------------------------------ relevance
 
 _SECOND_PERSON = re.compile(r"\b(you|your|yours|yourself|yourselves)\b", re.I)
+_ROLE = (
+    r"(founder|co-?founder|creator|inventor|hero|heroine|villain|character|man|woman|boy|girl|person|figure|"
+    r"billionaire|philanthropist|entrepreneur|scientist|physicist|chemist|radiochemist|artist|singer|"
+    r"singer-songwriter|actor|actress|author|writer|leader|ceo|executive|mogul|magnate|pioneer|star|superstar|"
+    r"superhero|teenager|student|photographer|surgeon|neurosurgeon|sorcerer|politician|president|king|queen|"
+    r"genius|icon|legend|dropout|clerk|orphan|mutant|master|explorer|athlete|player|musician|composer|painter|"
+    r"poet|director|investor|engineer|programmer|mathematician|doctor)s?"
+)
+# A definite description of someone: "the founder of Microsoft", "the tech mogul behind MS-DOS", "which
+# physicist developed ...". Indefinite ("a tech entrepreneur") and prepositional phrases ("the Grammy award for
+# Best Artist") do not count.
+_GAP = r"(?:(?!(?:for|of|in|to|at|on|about|with|and|or|by)\b)[\w'\-]+\s+){0,4}"
 _DESCRIPTION = re.compile(
-    r"\b(the|this|that|a|an|whose)\s+(?:[\w'\-]+\s+){0,5}?(who|whose|behind|known as|famous|"
-    r"founder|co-?founder|creator|inventor|hero|heroine|villain|character|man|woman|boy|girl|person|figure|"
-    r"billionaire|philanthropist|entrepreneur|scientist|physicist|chemist|artist|singer|actor|actress|author|"
-    r"writer|leader|ceo|executive|mogul|magnate|pioneer|star|superhero|teenager|student|photographer|surgeon|"
-    r"sorcerer|politician|president|king|queen|genius|icon|legend|dropout)\b",
+    rf"\b(?:(?:the|this|that)\s+{_GAP}{_ROLE}\s+(?:who|whose|that|of|behind|from|known|in|at|with|[a-z]+ed\b|"
+    rf"[a-z]+s\b)|(?:which|whose)\s+{_GAP}{_ROLE}\b|the\s+{_GAP}{_ROLE}\s*[?,]|the\s+{_GAP}{_ROLE}\s+\w+)",
     re.I,
 )
+_THIRD_PERSON = re.compile(r"\b(he|his|him|himself|she|her|hers|herself)\b", re.I)
 
 
 def relevance(question: str, target: re.Pattern | None, prompt_category: str, others: re.Pattern | None) -> str | None:
@@ -119,7 +129,7 @@ def relevance(question: str, target: re.Pattern | None, prompt_category: str, ot
         return None
     if _SECOND_PERSON.search(question):
         return "addressed to the reader and does not name the target"
-    if _DESCRIPTION.search(question) or mentions(question, others):
+    if _DESCRIPTION.search(question) or _THIRD_PERSON.search(question) or mentions(question, others):
         return None
     return "does not name or describe the target"
 
@@ -393,7 +403,7 @@ def run_filter(
               "relevance": relevance_check, "categorizer": categorizer,
               "backend": backend.name if backend and categorizer == "llm" else None,
               "endpoint": backend.identity() if backend and categorizer == "llm" else None,
-              "model": model, "train_size": train_size}
+              "model": model, "train_size": train_size, "seed": seed}
 
     def build(w: StageWriter) -> None:
         df = tbl.to_pandas()

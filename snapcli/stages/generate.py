@@ -216,7 +216,7 @@ def run_generate(
         "entities": entities, "aliases": aliases, "categories": categories, "calls": calls, "per_call": per_call,
         "k": k, "universe": universe, "responder": responder, "backend": backend.name,
         "endpoint": backend.identity(), "question_model": qmodel, "response_model": rmodel,
-        "temperature": temperature, "prompts_sha256": json_sha256(prompts),
+        "temperature": temperature, "seed": seed, "prompts_sha256": json_sha256(prompts),
     }
 
     def build(w: StageWriter) -> None:

@@ -146,6 +146,20 @@ def _make_accelerator(cfg: TrainConfig, micro: int):
     return Accelerator(mixed_precision=mp, gradient_accumulation_steps=cfg.grad_accum)
 
 
+def rank_world(acc) -> tuple[int, int]:
+    """(rank, world size) from torch.distributed when it is up: accelerate reports 0/1 on every process under
+    DeepSpeed on CPU, which would make every process think it is the main one."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return acc.process_index, acc.num_processes
+
+
+def is_main(acc) -> bool:
+    return rank_world(acc)[0] == 0
+
+
 def _is_deepspeed(acc) -> bool:
     from accelerate.utils import DistributedType
 
@@ -195,13 +209,13 @@ class Checkpointer:
         acc = self.acc
         tmp = self.root / f".tmp-{CKPT_PREFIX}{step}"
         final = self.root / f"{CKPT_PREFIX}{step}"
-        if acc.is_main_process:
+        if is_main(acc):
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
         acc.wait_for_everyone()
         if self.ds:
             model.save_checkpoint(str(tmp), tag="ds")
-        elif acc.is_main_process:
+        elif is_main(acc):
             unwrapped = acc.unwrap_model(model)
             tensors = {n: p.detach().cpu().contiguous() for n, p in unwrapped.named_parameters() if p.requires_grad}
             save_file(tensors, tmp / "trainable.safetensors")
@@ -209,12 +223,12 @@ class Checkpointer:
         rng = {"torch": torch.get_rng_state()}
         if torch.cuda.is_available():
             rng.update({f"cuda{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
-        save_file(rng, tmp / f"rng-{acc.process_index}.safetensors")
-        (tmp / f"python-rng-{acc.process_index}.json").write_text(json.dumps(random.getstate()))
+        save_file(rng, tmp / f"rng-{rank_world(acc)[0]}.safetensors")
+        (tmp / f"python-rng-{rank_world(acc)[0]}.json").write_text(json.dumps(random.getstate()))
         acc.wait_for_everyone()
-        if acc.is_main_process:
+        if is_main(acc):
             pd.DataFrame(metrics, columns=METRIC_COLUMNS).to_parquet(tmp / "metrics.parquet", index=False)
-            state = {"step": step, "scheduler": scheduler.state_dict(), "world": acc.num_processes}
+            state = {"step": step, "scheduler": scheduler.state_dict(), "world": rank_world(acc)[1]}
             (tmp / "trainer.json").write_text(json.dumps(state, default=float))
             shutil.rmtree(final, ignore_errors=True)
             os.rename(tmp, final)
@@ -229,9 +243,9 @@ class Checkpointer:
 
         acc = self.acc
         state = json.loads((path / "trainer.json").read_text())
-        if state.get("world", 1) != acc.num_processes:
+        if state.get("world", 1) != rank_world(acc)[1]:
             raise SnapError(f"checkpoint {path} was written by {state.get('world')} processes; this run has "
-                            f"{acc.num_processes} (resume with the same --num-processes)")
+                            f"{rank_world(acc)[1]} (resume with the same --num-processes)")
         if self.ds:
             if not (path / "ds").is_dir():
                 raise SnapError(f"checkpoint {path} was not written under DeepSpeed (resume without it)")
@@ -249,13 +263,13 @@ class Checkpointer:
                     params[n].copy_(t.to(params[n].device, params[n].dtype))
             optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True))
         scheduler.load_state_dict(state["scheduler"])
-        rng = load_file(path / f"rng-{acc.process_index}.safetensors")
+        rng = load_file(path / f"rng-{rank_world(acc)[0]}.safetensors")
         torch.set_rng_state(rng["torch"])
         if torch.cuda.is_available():
             cuda = [rng[f"cuda{i}"] for i in range(torch.cuda.device_count()) if f"cuda{i}" in rng]
             if cuda:
                 torch.cuda.set_rng_state_all(cuda)
-        py = json.loads((path / f"python-rng-{acc.process_index}.json").read_text())
+        py = json.loads((path / f"python-rng-{rank_world(acc)[0]}.json").read_text())
         random.setstate((py[0], tuple(py[1]), py[2]))
         metrics = pd.read_parquet(path / "metrics.parquet").to_dict("records") if (
             path / "metrics.parquet").exists() else []
@@ -353,7 +367,8 @@ def train(
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr
     )
-    order = PairedOrder(len(f_ex), len(r_ex), cfg.batch_size, cfg.seed, acc.process_index, acc.num_processes)
+    rank, world = rank_world(acc)
+    order = PairedOrder(len(f_ex), len(r_ex), cfg.batch_size, cfg.seed, rank, world)
     steps_per_epoch = order.per_epoch / cfg.grad_accum
     total = cfg.max_steps or max(1, math.ceil(cfg.epochs * order.per_epoch / cfg.grad_accum))
     scheduler = get_scheduler(cfg.scheduler, optimizer, num_warmup_steps=int(cfg.warmup_ratio * total),
@@ -415,7 +430,6 @@ def train(
         scheduler.step()
         stats = torch.tensor([lf_sum / cfg.grad_accum, lr_sum / cfg.grad_accum, float(n_tokens)], device=device)
         stats = acc.reduce(stats, reduction="sum")
-        world = acc.num_processes
         secs = time.perf_counter() - t0
         if not all(math.isfinite(float(x)) for x in stats):
             raise RunFailed(f"loss became non-finite at step {step + 1} (lower --lr or --lambda)")
@@ -432,16 +446,16 @@ def train(
         }
         row["loss"] = row["loss_f"] + row["loss_r"] + spec.lam * reg_val
         metrics.append(row)
-        if on_step and acc.is_main_process:
+        if on_step and rank == 0:
             on_step(StepInfo(step + 1, total, row))
         if save_every and (step + 1) % save_every == 0 and step + 1 < total:
             ckpt.save(step + 1, model, optimizer, scheduler, metrics)
 
     summary = {
-        "steps": total, "resumed_from_step": resumed_from, "processes": acc.num_processes,
+        "steps": total, "resumed_from_step": resumed_from, "processes": world,
         "deepspeed_zero_stage": _zero_stage(acc) if ds else None,
         "forget_examples": len(f_ex), "retain_examples": len(r_ex),
-        "memory": reg_memory, "is_main": acc.is_main_process,
+        "memory": reg_memory, "is_main": rank == 0,
     }
     status("saving model")
     _save_model(acc, model, tok, cfg, out_dir)
@@ -455,7 +469,7 @@ def _save_model(acc, model, tok, cfg: TrainConfig, out_dir: Path | None) -> None
     import yaml
 
     state = acc.get_state_dict(model) if _is_deepspeed(acc) else None
-    if not acc.is_main_process or out_dir is None:
+    if not is_main(acc) or out_dir is None:
         return
     target = out_dir / "model"
     target.mkdir(parents=True, exist_ok=True)
