@@ -121,3 +121,16 @@ def test_augment_bad_inputs_exit_2(cli, endpoint, ws_path, tmp_path):
     assert r.exit_code == 2
     assert state.requests == before  # bad input fails before any LLM call
     assert not (ws_path / "augment").exists()
+
+
+def test_subject_names_for_relevance_and_target_removal():
+    from snapcli.stages.augment import strip_names
+    from snapcli.stages.filter import relevance
+    from snapcli.stages.textutil import mentions, name_pattern, name_terms
+
+    org = name_pattern(name_terms("Microsoft Corporation", person=False))
+    assert relevance("How does Microsoft manage its corporate culture?", org, "general", None) is None
+    target = name_pattern(name_terms("Bill Gates"))
+    melinda = name_pattern(["Melinda French Gates"])
+    assert not mentions(strip_names("What does Melinda French Gates fund?", melinda), target)
+    assert mentions(strip_names("How did Melinda French Gates meet Bill Gates?", melinda), target)

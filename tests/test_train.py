@@ -32,7 +32,7 @@ def data(tmp_path):
     return write_pair(tmp_path / "data", 12, 12)
 
 
-def _cfg(reg: str = "wasserstein", steps: int = 6, **kw) -> TrainConfig:
+def _cfg(reg: str = "wasserstein", steps: int = 4, **kw) -> TrainConfig:
     return TrainConfig(model="tiny", model_path="", max_steps=steps, lr=3e-3, batch_size=2, grad_accum=2,
                        max_length=48, reg=RegSpec(name=reg, lam=kw.pop("lam", 0.1), projections=16), **kw)
 
@@ -42,8 +42,8 @@ def test_each_regularizer_trains_and_the_model_reloads(tiny_model_dir, ws, data,
     forget, retain = data
     art = run_train(ws, TrainInputs(forget=[str(forget)], retain=[str(retain)]), _cfg(reg))
     m = art.read_df("metrics")
-    assert list(m["step"]) == list(range(1, 7))
-    assert m["loss_f"].iloc[-2:].mean() < m["loss_f"].iloc[:2].mean()
+    assert list(m["step"]) == list(range(1, 5))
+    assert m["loss_f"].iloc[-1] < m["loss_f"].iloc[0]
     assert (m["loss_r"] > 0).all() and (m["step_seconds"] > 0).all() and (m["peak_mem_mb"] > 0).all()
     if reg == "none":
         assert (m["reg"] == 0).all()
@@ -65,7 +65,7 @@ def test_each_regularizer_trains_and_the_model_reloads(tiny_model_dir, ws, data,
 
 def test_killed_run_resumes_identically(tiny_model_dir, tmp_path, data, snap_bin):
     forget, retain = data
-    args = [*FAST, "--from", str(forget), "--retain", str(retain), "--max-steps", "16", "--save-every", "2",
+    args = [*FAST, "--from", str(forget), "--retain", str(retain), "--max-steps", "10", "--save-every", "2",
             "--lr", "3e-3", "--projections", "16"]
     ws_kill = tmp_path / "ws-kill"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -81,7 +81,7 @@ def test_killed_run_resumes_identically(tiny_model_dir, tmp_path, data, snap_bin
     assert not (ws_kill / "train").exists() or not list((ws_kill / "train").glob("v*")), "nothing may be published"
     ckpt = max(scratch.glob("*/step-*"), key=lambda p: int(p.name.split("-")[1]))
     killed_at = int(ckpt.name.split("-")[1])
-    assert killed_at < 16
+    assert killed_at < 10
 
     resumed = subprocess.run([snap_bin, "-w", str(ws_kill), "--json", "train", *args], env=env,
                              capture_output=True, text=True, timeout=300)

@@ -100,6 +100,10 @@ class LLMBackend(ABC):
     def describe(self, model: str) -> str:
         return f"{self.name}:{model}"
 
+    def cache_model_id(self, model: str) -> str:
+        """What names the model in the cache key (the local backend resolves refs like train@latest)."""
+        return model
+
     def chat_many(
         self,
         model: str,
@@ -112,8 +116,9 @@ class LLMBackend(ABC):
         keys: list[str] = []
         todo: list[int] = []
         ident = {"backend": self.name, **self.identity()}
+        model_id = self.cache_model_id(model)
         for i, conv in enumerate(conversations):
-            key = LLMCache.key(ident, model, conv, sampling)
+            key = LLMCache.key(ident, model_id, conv, sampling)
             keys.append(key)
             hit = self.cache.get(key) if self.cache else None
             if hit is not None:

@@ -49,6 +49,12 @@ class LocalBackend(LLMBackend):
     def describe(self, model: str) -> str:
         return f"local:{model}"
 
+    def cache_model_id(self, model: str) -> str:
+        """The resolved location: `train@latest` must not replay replies of an older trained version."""
+        from snapcli.models import resolve_model
+
+        return resolve_model(model, self.ws).path_or_id
+
     def loaded(self, model: str):
         """(model, tokenizer), loaded once per process and shared by the question and response roles."""
         if model not in self._models:

@@ -275,6 +275,8 @@ def run_augment(
         if kept.empty:
             raise SnapError(f"no retain question survived filtering ({stats['dropped']}); nothing to publish")
         done = [0]
+        if on_progress:
+            on_progress("retain answers", 0, len(kept))
 
         def tick(n: int) -> None:
             done[0] += n

@@ -62,36 +62,60 @@ def embed(texts: Sequence[str], embedder: str = "minilm", batch_size: int = 128)
     if not texts:
         return np.zeros((0, 1), dtype=np.float32)
     model = load_embedder(embedder)
-    vecs = model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
+    # weak generators repeat themselves verbatim: encode each distinct text once
+    uniq, inverse = np.unique(np.asarray(list(texts), dtype=object), return_inverse=True)
+    vecs = model.encode(uniq.tolist(), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
                         show_progress_bar=False)
-    return vecs.astype(np.float32)
+    return vecs.astype(np.float32)[inverse.reshape(-1)]
 
 
-def greedy_dedup(vecs: np.ndarray, threshold: float, block: int = 1024) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def greedy_dedup(vecs: np.ndarray, threshold: float, block: int = 512) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Keep row i iff its cosine to every kept row before it is < threshold (rows in the given order).
 
-    Returns (keep mask, index of the kept row each dropped row duplicates or -1, that similarity). Works in
-    blocks of one matrix product each, so 10k x 10k similarities never sit in memory at once.
+    Returns (keep mask, index of the most similar earlier kept row for each dropped row or -1, that
+    similarity). Candidates go in blocks: one matrix product against the rows kept so far and one within the
+    block, then a short sequential pass; the cost grows with n x kept, never n x n in memory.
     """
     n = len(vecs)
     keep = np.zeros(n, dtype=bool)
     dup_of = np.full(n, -1, dtype=np.int64)
     dup_sim = np.zeros(n, dtype=np.float32)
-    marked = np.zeros(n, dtype=bool)
+    kept_mat = np.empty_like(vecs)
+    kept_idx: list[int] = []
     for start in range(0, n, block):
-        stop = min(n, start + block)
-        sims = vecs[start:stop] @ vecs[start:].T  # rows: this block; cols: this block onward
-        for r in range(stop - start):
-            i = start + r
-            if marked[i]:
-                continue
-            keep[i] = True
-            row = sims[r, r + 1 :]
-            hits = np.nonzero(row >= threshold)[0] + i + 1
-            hits = hits[~marked[hits]]
-            marked[hits] = True
-            dup_of[hits] = i
-            dup_sim[hits] = row[hits - i - 1]
+        blk = vecs[start : start + block]
+        k = len(kept_idx)
+        if k:
+            prev = blk @ kept_mat[:k].T
+            best, arg = prev.max(axis=1), prev.argmax(axis=1)
+        else:
+            best, arg = np.full(len(blk), -np.inf, dtype=np.float32), np.zeros(len(blk), dtype=np.int64)
+        inner = blk @ blk.T
+        # rows already too close to an earlier block's kept row are out; only the others need the ordered pass
+        local: list[int] = []
+        for r in np.nonzero(best < threshold)[0].tolist():
+            if local:
+                sims = inner[r, local]
+                m = int(sims.argmax())
+                if sims[m] >= threshold:
+                    dup_of[start + r], dup_sim[start + r] = start + local[m], sims[m]
+                    continue
+            keep[start + r] = True
+            local.append(r)
+        out = np.nonzero(best >= threshold)[0]
+        if len(out):
+            dup_of[start + out] = np.asarray(kept_idx, dtype=np.int64)[arg[out]]
+            dup_sim[start + out] = best[out]
+            if local:  # a row kept earlier in this block may be closer still
+                loc = np.asarray(local)
+                sims = np.where(loc[None, :] < out[:, None], inner[np.ix_(out, loc)], -np.inf)
+                m = sims.argmax(axis=1)
+                closer = sims[np.arange(len(out)), m] > best[out]
+                dup_of[start + out[closer]] = start + loc[m[closer]]
+                dup_sim[start + out[closer]] = sims[np.arange(len(out)), m][closer]
+        for r in local:
+            kept_mat[len(kept_idx)] = blk[r]
+            kept_idx.append(start + r)
     return keep, dup_of, dup_sim
 
 

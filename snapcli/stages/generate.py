@@ -86,6 +86,8 @@ def write_questions(
     dropped: Counter = Counter()
     total = calls * len(chats)
     done = 0
+    if on_progress:
+        on_progress(phase, 0, total)
     for r in range(calls):
         active = [c for c in chats if c.empty_streak < MAX_EMPTY_CALLS]
         if not active:
@@ -135,6 +137,8 @@ def obliterated_responses(
     convs = [[{"role": "user", "content": fill(prompts["obliterate"], question=r["question"], entity=r["entity"])}]
              for r in rows]
     done = [0]
+    if on_progress:
+        on_progress("responses", 0, len(rows))
 
     def tick(n: int) -> None:
         done[0] += n

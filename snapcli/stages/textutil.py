@@ -175,6 +175,12 @@ def name_terms(entity: str, aliases: list[str] = (), person: bool = True) -> lis
     words = [w for w in re.findall(r"[A-Za-z][A-Za-z'\-]+", entity) if w.lower() not in _PARTICLES]
     if person and len(words) >= 2 and len(words[-1]) >= 4:
         terms.append(words[-1])
+    if not person:  # "Microsoft Corporation" is asked about as "Microsoft"
+        short = re.sub(r"^(the)\s+", "", entity.strip(), flags=re.I)
+        short = re.sub(r"[\s,]+(corporation|corp\.?|inc\.?|incorporated|ltd\.?|limited|llc|plc|co\.|company|group|"
+                       r"holdings)$", "", short, flags=re.I).strip()
+        if short and short != entity.strip():
+            terms.append(short)
     out: list[str] = []
     for t in sorted(set(terms), key=len, reverse=True):
         if t:
