@@ -100,7 +100,7 @@ def test_openai_backend_against_transformers_serve(served, tmp_path, no_key):
 @pytest.mark.slow
 def test_generate_cli_via_base_url(served, run_snap, ws_path, no_key):
     p = run_snap("--json", "generate", "--entity", "Bill Gates", "--base-url", served, "--categories", "general",
-                 "--calls", "1", "--per-call", "2", "--responder", "template", timeout=300)
+                 "--calls", "1", "--per-call", "1", "--responder", "template", timeout=300)
     assert p.returncode in (0, 1), p.stderr
     assert "LLM backend: openai" in p.stderr and "--base-url is set" in p.stderr
     if p.returncode == 1:  # the 135M model can fail to write a parseable question; the error says so
