@@ -50,7 +50,8 @@ def _json_of(main, argv: list[str]) -> dict:
 def bench_train(args) -> dict:
     import bench_train as bt
 
-    argv = ["--model", args.model, "--steps", str(args.train_steps), "--variants", args.train_variants]
+    steps = 3 if args.full else args.train_steps
+    argv = ["--model", args.model, "--steps", str(steps), "--variants", args.train_variants]
     if not args.full:
         argv += ["--batch-size", "4", "--grad-accum", "1", "--max-length", "128"]
     if args.threads:
@@ -101,7 +102,7 @@ def main() -> None:
     ap.add_argument("--model", default="smollm2")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     ap.add_argument("--skip", default="", help=f"comma list of parts to leave out ({', '.join(PARTS)})")
-    ap.add_argument("--train-steps", type=int, default=2, help="timed optimizer steps per regularizer")
+    ap.add_argument("--train-steps", type=int, default=1, help="timed optimizer steps per regularizer (--full: 3)")
     ap.add_argument("--train-variants", default="none,wasserstein,optout,euclidean,fisher")
     ap.add_argument("--gen-prompts", type=int, default=12)
     ap.add_argument("--gen-tokens", type=int, default=32)
@@ -138,11 +139,15 @@ def main() -> None:
         ratios["train_step_vs_none"] = r
         ratios["peak_memory_vs_none"] = t.get("peak_mem_ratio_vs_none")
     if "generation" in raw:
-        ratios["eval_generation_batched_vs_loop_tokens_per_s"] = raw["generation"]["speedup_batched_vs_loop"]
+        ratios["eval_generation_batched_vs_loop_tokens_per_s"] = raw["generation"].get("speedup_batched_vs_loop")
     if "filter" in raw:
-        ratios["filter_seconds_for_n_questions"] = raw["filter"]["filter_total_s"]
-        ratios["filter_questions"] = raw["filter"]["questions"]
-        ratios["filter_dedup_blocked_vs_naive"] = raw["filter"]["dedup_speedup_vs_naive"]
+        f = raw["filter"]
+        ratios["filter_seconds_for_n_questions"] = f.get("filter_total_s")
+        ratios["filter_questions"] = f.get("questions")
+        dedup = f.get("dedup")
+        ratios["filter_dedup_blocked_vs_naive"] = (
+            {k: v.get("speedup_vs_naive") for k, v in dedup.items()} if isinstance(dedup, dict)
+            else f.get("dedup_speedup_vs_naive"))
     if "judge" in raw:
         ratios["judge_responses_per_s"] = {k: v["responses_per_s"] for k, v in raw["judge"].items()
                                            if isinstance(v, dict)}

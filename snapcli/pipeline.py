@@ -36,7 +36,7 @@ from snapcli.store.schema import register_table_schema
 
 STAGES = list(SECTIONS)  # generate filter augment train eval benchmark report
 RECORD_STAGE = "pipeline"
-RECORD_COLUMNS = ["unit", "stage", "status", "refs", "content_hashes", "fingerprint", "seconds"]
+RECORD_COLUMNS = ["unit", "stage", "status", "refs", "content_hashes", "fingerprint", "seconds", "cpu_seconds"]
 register_table_schema(RECORD_STAGE, "units", RECORD_COLUMNS)
 DEFAULT_MODEL = "smollm2"
 
@@ -79,10 +79,11 @@ class UnitResult:
     content_hashes: list[str] = field(default_factory=list)
     fingerprint: str | None = None
     seconds: float | None = None
+    cpu_seconds: float | None = None  # this process's CPU time (all threads): wall time on a shared machine lies
 
     def to_dict(self) -> dict[str, Any]:
         return {"unit": self.key, "stage": self.stage, "label": self.label, "status": self.status,
-                "reason": self.reason, "refs": self.refs, "seconds": self.seconds}
+                "reason": self.reason, "refs": self.refs, "seconds": self.seconds, "cpu_seconds": self.cpu_seconds}
 
 
 @dataclass
@@ -595,13 +596,14 @@ class Pipeline:
             fp = _fingerprint(u, {d: [a.content_hash for a in arts[d]] for d in u.deps})
             if self.cb.on_unit_start:
                 self.cb.on_unit_start(u)
-            t0 = time.monotonic()
+            t0, c0 = time.monotonic(), time.process_time()
             produced = u.run(self.ws, {d: arts[d] for d in u.deps}, self._force_of(u))
             arts[u.key] = produced
             cached = all(a.cached for a in produced)
             res = UnitResult(u.key, u.shown, u.label, "cached" if cached else "new",
                              "reused" if cached else "ran", [a.ref for a in produced],
-                             [a.content_hash for a in produced], fp, round(time.monotonic() - t0, 1))
+                             [a.content_hash for a in produced], fp, round(time.monotonic() - t0, 1),
+                             round(time.process_time() - c0, 1))
             results.append(res)
             if self.cb.on_unit_done:
                 self.cb.on_unit_done(res)
@@ -611,7 +613,8 @@ class Pipeline:
     def _write_record(self, results: list[UnitResult]) -> Artifact:
         rows = pd.DataFrame([{
             "unit": r.key, "stage": r.stage, "status": r.status, "refs": r.refs, "content_hashes": r.content_hashes,
-            "fingerprint": r.fingerprint, "seconds": r.seconds} for r in results], columns=RECORD_COLUMNS)
+            "fingerprint": r.fingerprint, "seconds": r.seconds, "cpu_seconds": r.cpu_seconds}
+            for r in results], columns=RECORD_COLUMNS)
         from snapcli.config import render_yaml
 
         cfg_text = render_yaml(self.cfg)

@@ -195,7 +195,9 @@ def test_validation_names_the_problem(sets):
 
 
 def test_import_example_publishes_linked_stage_artifacts(ws, sets):
-    import snapcli.stages  # noqa: F401 - registers stage schemas that write_table validates
+    import snapcli.stages
+
+    snapcli.stages.load_all()  # registers stage schemas that write_table validates
 
     arts = import_example(ws, "bill-gates", general_size=50)
     assert arts["forget"].stage == "filter" and arts["retain"].stage == "augment"

@@ -45,7 +45,9 @@ def import_cmd(
 ) -> None:
     """Publish a set as stage artifacts: forget -> filter@vN, retain (+ general) -> augment@vN, linked so
     `snap train --from filter@latest` and `snap eval` find the retain data themselves."""
-    import snapcli.stages  # noqa: F401 - registers the stage schemas write_table checks
+    import snapcli.stages
+
+    snapcli.stages.load_all()  # registers the stage schemas write_table checks
     from snapcli.examples import import_example
 
     arts = import_example(workspace(), name, general=None if no_general else general, general_size=general_size,

@@ -38,7 +38,9 @@ def import_cmd(
     table_: Optional[str] = typer.Option(None, "--table", help="Table name within the stage (default: the stage's main table)."),
 ) -> None:
     """Register a hand-made Parquet as a new version of a stage (schema checked)."""
-    import snapcli.stages  # noqa: F401 - registers the stage schemas
+    import snapcli.stages
+
+    snapcli.stages.load_all()  # registers the stage schemas
 
     if not path.exists():
         raise SnapError(f"no such file: {path}")
@@ -100,7 +102,9 @@ def show_cmd(
     names = art.tables()
     if not names:
         raise SnapError(f"{art.ref} has no tables")
-    import snapcli.stages  # noqa: F401 - registers each stage's tables; its main table is listed first
+    import snapcli.stages
+
+    snapcli.stages.load_all()  # registers each stage's tables; its main table is listed first
 
     main = [t for t in stage_tables(art.stage or "") if t in names]
     name = table_ or (main or names)[0]
