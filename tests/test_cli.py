@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from snapcli.cli.completions_cmd import SHELLS, completion_script
 from snapcli.store.schema import register_table_schema
-
-from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 

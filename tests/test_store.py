@@ -17,7 +17,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from snapcli.errors import SnapError
-from snapcli.store import Workspace
 from snapcli.store.schema import register_table_schema
 
 register_table_schema("toy", "items", ["question", "answer"])

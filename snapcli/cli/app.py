@@ -63,7 +63,9 @@ class SnapGroup(TyperGroup):
             err_console.print(f"[red]Error:[/red] {_one_line(e)}", highlight=False, soft_wrap=True)
             raise typer.Exit(e.exit_code) from None
         except KeyboardInterrupt:
-            err_console.print("[yellow]Interrupted[/yellow]: finished artifacts are kept, nothing partial was published")
+            err_console.print(
+                "[yellow]Interrupted[/yellow]: finished artifacts are kept, nothing partial was published"
+            )
             raise typer.Exit(130) from None
         except Exception as e:  # noqa: BLE001 - the CLI's last line of defence
             if state().verbose:
@@ -102,7 +104,11 @@ def _version(value: bool) -> None:
 @app.callback()
 def main_callback(
     workspace: Path = typer.Option(
-        Path("snap-workspace"), "--workspace", "-w", envvar="SNAP_WORKSPACE", help="Workspace directory.",
+        Path("snap-workspace"),
+        "--workspace",
+        "-w",
+        envvar="SNAP_WORKSPACE",
+        help="Workspace directory.",
         show_default=True,
     ),
     json_: bool = typer.Option(False, "--json", help="Print one JSON document on stdout and nothing else there."),

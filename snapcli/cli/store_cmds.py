@@ -35,7 +35,9 @@ def _params_summary(params: dict, width: int = 60) -> str:
 def import_cmd(
     path: Path = typer.Argument(..., help="Parquet file (or dir of Parquet files) to register."),
     as_: str = typer.Option(..., "--as", help="Stage to register it as (e.g. filter, augment)."),
-    table_: Optional[str] = typer.Option(None, "--table", help="Table name within the stage (default: the stage's main table)."),
+    table_: Optional[str] = typer.Option(
+        None, "--table", help="Table name within the stage (default: the stage's main table)."
+    ),
 ) -> None:
     """Register a hand-made Parquet as a new version of a stage (schema checked)."""
     import snapcli.stages
@@ -53,7 +55,9 @@ def import_cmd(
     art = workspace().import_table(path, as_, name)
     emit(
         {"ref": art.ref, "content_hash": art.content_hash, "rows": art.rows, "cached": art.cached},
-        lambda: out_console.print(f"{'reused' if art.cached else 'registered'} [bold]{art.ref}[/bold] ({art.content_hash[:10]}) {art.rows}"),
+        lambda: out_console.print(
+            f"{'reused' if art.cached else 'registered'} [bold]{art.ref}[/bold] ({art.content_hash[:10]}) {art.rows}"
+        ),
     )
 
 
@@ -64,9 +68,14 @@ def ls_cmd(stage: Optional[str] = typer.Argument(None, help="Only this stage."))
     latest = {s: ws.latest(s) for s in ws.stages()}
     rows = [
         {
-            "ref": a.ref, "stage": a.stage, "version": a.version, "hash": a.content_hash[:12],
-            "rows": a.rows, "created": a.manifest.get("finished_at") or a.manifest.get("started_at"),
-            "latest": latest.get(a.stage) == a.version, "params": a.manifest.get("params", {}),
+            "ref": a.ref,
+            "stage": a.stage,
+            "version": a.version,
+            "hash": a.content_hash[:12],
+            "rows": a.rows,
+            "created": a.manifest.get("finished_at") or a.manifest.get("started_at"),
+            "latest": latest.get(a.stage) == a.version,
+            "params": a.manifest.get("params", {}),
         }
         for a in arts
     ]
@@ -75,19 +84,31 @@ def ls_cmd(stage: Optional[str] = typer.Argument(None, help="Only this stage."))
         if not rows:
             out_console.print(f"no artifacts in {ws.root}")
             return
-        out_console.print(table(
-            f"workspace {ws.root}", ["ref", "hash", "rows", "age", "params"],
-            [[r["ref"] + (" (latest)" if r["latest"] else ""), r["hash"][:8],
-              " ".join(f"{k}={v}" for k, v in r["rows"].items()), _age(r["created"]), _params_summary(r["params"])]
-             for r in rows],
-        ))
+        out_console.print(
+            table(
+                f"workspace {ws.root}",
+                ["ref", "hash", "rows", "age", "params"],
+                [
+                    [
+                        r["ref"] + (" (latest)" if r["latest"] else ""),
+                        r["hash"][:8],
+                        " ".join(f"{k}={v}" for k, v in r["rows"].items()),
+                        _age(r["created"]),
+                        _params_summary(r["params"]),
+                    ]
+                    for r in rows
+                ],
+            )
+        )
 
     emit(rows, render)
 
 
 def show_cmd(
     ref: str = typer.Argument(..., help="Artifact ref (stage@latest, stage@vN, stage@hash) or Parquet path."),
-    table_: Optional[str] = typer.Option(None, "--table", "-t", help="Which table (default: the stage's main table, else the first)."),
+    table_: Optional[str] = typer.Option(
+        None, "--table", "-t", help="Which table (default: the stage's main table, else the first)."
+    ),
     limit: int = typer.Option(20, "--limit", "-n", min=0, help="Rows to show."),
     columns: Optional[str] = typer.Option(None, "--columns", "-c", help="Comma-separated columns."),
     manifest: bool = typer.Option(False, "--manifest", help="Show the manifest instead of rows."),
@@ -113,16 +134,21 @@ def show_cmd(
     if cols:
         missing = [c for c in cols if c not in tbl.column_names]
         if missing:
-            raise SnapError(f"{art.ref}:{name} has no column(s) {', '.join(missing)} (has: {', '.join(tbl.column_names)})")
+            raise SnapError(
+                f"{art.ref}:{name} has no column(s) {', '.join(missing)} (has: {', '.join(tbl.column_names)})"
+            )
         tbl = tbl.select(cols)
     total = tbl.num_rows
     records = tbl.slice(0, limit).to_pylist()
     emit(
         {"ref": art.ref, "table": name, "total_rows": total, "rows": records},
-        lambda: out_console.print(table(
-            f"{art.ref} · {name} · {min(limit, total)} of {total} rows (tables: {', '.join(names)})",
-            tbl.column_names, [[r[c] for c in tbl.column_names] for r in records],
-        )),
+        lambda: out_console.print(
+            table(
+                f"{art.ref} · {name} · {min(limit, total)} of {total} rows (tables: {', '.join(names)})",
+                tbl.column_names,
+                [[r[c] for c in tbl.column_names] for r in records],
+            )
+        ),
     )
 
 
@@ -131,21 +157,26 @@ def diff_cmd(a: str = typer.Argument(..., help="First ref."), b: str = typer.Arg
     ws = workspace()
     x, y = ws.resolve(a), ws.resolve(b)
     px, py = x.manifest.get("params", {}), y.manifest.get("params", {})
-    params = {
-        k: {"a": px.get(k), "b": py.get(k)}
-        for k in sorted(set(px) | set(py)) if px.get(k) != py.get(k)
-    }
+    params = {k: {"a": px.get(k), "b": py.get(k)} for k in sorted(set(px) | set(py)) if px.get(k) != py.get(k)}
     rx, ry = x.rows, y.rows
     rows = {k: {"a": rx.get(k), "b": ry.get(k)} for k in sorted(set(rx) | set(ry)) if rx.get(k) != ry.get(k)}
     ix = {k: v.get("content_hash") for k, v in x.manifest.get("inputs", {}).items()}
     iy = {k: v.get("content_hash") for k, v in y.manifest.get("inputs", {}).items()}
     inputs = {k: {"a": ix.get(k), "b": iy.get(k)} for k in sorted(set(ix) | set(iy)) if ix.get(k) != iy.get(k)}
-    result = {"a": x.ref, "b": y.ref, "same_content": x.content_hash == y.content_hash,
-              "params": params, "rows": rows, "inputs": inputs}
+    result = {
+        "a": x.ref,
+        "b": y.ref,
+        "same_content": x.content_hash == y.content_hash,
+        "params": params,
+        "rows": rows,
+        "inputs": inputs,
+    }
 
     def render() -> None:
-        out_console.print(f"[bold]{x.ref}[/bold] vs [bold]{y.ref}[/bold]"
-                          + ("  (identical content)" if result["same_content"] else ""))
+        out_console.print(
+            f"[bold]{x.ref}[/bold] vs [bold]{y.ref}[/bold]"
+            + ("  (identical content)" if result["same_content"] else "")
+        )
         lines = [["param", k, v["a"], v["b"]] for k, v in params.items()]
         lines += [["rows", k, v["a"], v["b"]] for k, v in rows.items()]
         lines += [["input", k, (v["a"] or "")[:12], (v["b"] or "")[:12]] for k, v in inputs.items()]
