@@ -59,11 +59,28 @@ def _hub_kwargs(rm: ResolvedModel) -> dict[str, Any]:
     return {"local_files_only": True} if rm.kind == "hub" and not hub_reachable() else {}
 
 
+def trust_remote_code_requested(explicit: bool = False) -> bool:
+    """Off unless asked: a flag, or SNAP_TRUST_REMOTE_CODE=1 for commands that load models."""
+    import os
+
+    return explicit or os.environ.get("SNAP_TRUST_REMOTE_CODE", "").lower() in ("1", "true", "yes")
+
+
+def hf_load_kwargs(path_or_id: str, trust_remote_code: bool = False) -> dict[str, Any]:
+    """kwargs for from_pretrained on a resolved path or id (offline-aware, remote code off unless asked)."""
+    from pathlib import Path
+
+    kind = "local" if Path(path_or_id).exists() else "hub"
+    return {**_hub_kwargs(ResolvedModel(path_or_id, path_or_id, kind)),
+            "trust_remote_code": trust_remote_code_requested(trust_remote_code)}
+
+
 def load_tokenizer(name: str, ws=None, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
     quiet_transformers()
     rm = resolve_model(name, ws)
+    trust_remote_code = trust_remote_code_requested(trust_remote_code)
     try:
         tok = AutoTokenizer.from_pretrained(rm.path_or_id, trust_remote_code=trust_remote_code, **_hub_kwargs(rm))
     except OSError as e:
@@ -87,6 +104,7 @@ def load_causal_lm(
     from transformers import AutoModelForCausalLM
 
     rm = resolve_model(name, ws)
+    trust_remote_code = trust_remote_code_requested(trust_remote_code)
     dev = pick_device(device)
     torch_dtype = pick_dtype(dtype, dev)
     tok = load_tokenizer(name, ws, trust_remote_code)

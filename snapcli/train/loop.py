@@ -291,7 +291,7 @@ def train(
     """Train and (on the main process) write `out_dir/model`; returns the summary and the metrics rows."""
     from transformers import AutoModelForCausalLM, AutoTokenizer, get_scheduler
 
-    from snapcli.models.loading import quiet_transformers
+    from snapcli.models.loading import hf_load_kwargs, quiet_transformers
 
     quiet_transformers()
     status = on_status or (lambda _msg: None)
@@ -307,10 +307,15 @@ def train(
     random.seed(cfg.seed)
 
     status("loading model")
-    tok = AutoTokenizer.from_pretrained(cfg.model_path)
+    load_kwargs = hf_load_kwargs(cfg.model_path)
+    try:
+        tok = AutoTokenizer.from_pretrained(cfg.model_path, **load_kwargs)
+        model = AutoModelForCausalLM.from_pretrained(cfg.model_path, dtype=torch.float32, **load_kwargs)
+    except OSError as e:
+        raise SnapError(f"cannot load model '{cfg.model_path}': {' '.join(str(e).split())[:300]} "
+                        "(offline? pass a local directory with --model)") from None
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    model = AutoModelForCausalLM.from_pretrained(cfg.model_path, dtype=torch.float32)
     model.config.use_cache = False
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
