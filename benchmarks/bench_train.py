@@ -118,6 +118,13 @@ def _step(model, opt, micro, reg, lam: float, step: int) -> float:
 def _peak_mb() -> float:
     if torch.cuda.is_available():
         return torch.cuda.max_memory_allocated() / 2**20
+    try:  # VmHWM restarts at exec; ru_maxrss is inherited from the parent across fork + exec on Linux
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

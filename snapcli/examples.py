@@ -150,7 +150,8 @@ def example_summary(name: str) -> dict[str, Any]:
 
 
 def import_example(
-    ws, name: str, *, general: str | None = "builtin", general_size: int = 300, seed: int = 0
+    ws, name: str, *, general: str | None = "builtin", general_size: int = 300, general_train: int = 0,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """Publish an example set as stage artifacts: forget -> a `filter` version; retain (+ the general set D_g) ->
     an `augment` version whose `from` input is that filter version, exactly as `snap augment` would link them,
@@ -177,8 +178,10 @@ def import_example(
     if general is not None:
         from snapcli.stages.augment import general_id, general_table
 
-        gen_df, gen_info = general_table(general, general_size, seed)
+        gen_df, gen_info = general_table(general, general_size, seed, general_train)
         params.update(general=general_id(general), general_size=general_size)
+        if general_train:
+            params["general_train"] = general_train
         tag = {**tag, "general": gen_info}
     retain_df = tables["retain"]
 

@@ -220,11 +220,11 @@ def _import_unit(cfg: dict[str, Any]) -> Unit:
     aug = cfg["augment"]
     seed = cfg["augment"].get("seed", 0)
     conf = {"example": name, "sha256": example_fingerprint(name), "general": aug.get("general"),
-            "general_size": aug.get("general_size"), "seed": seed}
+            "general_size": aug.get("general_size"), "general_train": aug.get("general_train") or 0, "seed": seed}
 
     def run(ws: Workspace, deps: dict[str, list[Artifact]], force: bool) -> list[Artifact]:
         arts = import_example(ws, name, general=aug.get("general"), general_size=aug.get("general_size"),
-                              seed=seed)
+                              general_train=aug.get("general_train") or 0, seed=seed)
         return [arts["forget"], arts["retain"]]
 
     return Unit("import", "filter", ["filter", "augment"], conf, [], run, label=f"example {name} (curated)")
@@ -292,7 +292,8 @@ def _augment_unit(key: str, flt: str, cfg: dict[str, Any], cb: Callbacks) -> Uni
             ws, deps[flt][0], backend=_backend(sec, ws), question_model=kw["question_model"],
             response_model=kw["response_model"], universe=kw["universe"], subjects=list(kw["subject"] or []),
             categories=parse_csv(kw["categories"]) or None, calls=kw["calls"], per_call=kw["per_call"],
-            general=kw["general"], general_size=kw["general_size"], threshold=kw["threshold"],
+            general=kw["general"], general_size=kw["general_size"], general_train=kw["general_train"],
+            threshold=kw["threshold"],
             mask_entity=kw["mask_entity"], embedder=kw["embedder"], train_size=kw["train_size"],
             answer_tokens=kw["answer_tokens"], temperature=kw["temperature"], seed=kw["seed"],
             prompts_path=str(kw["prompts"]) if kw["prompts"] else None, force=force, on_progress=cb.on_progress,

@@ -134,3 +134,17 @@ def test_subject_names_for_relevance_and_target_removal():
     melinda = name_pattern(["Melinda French Gates"])
     assert not mentions(strip_names("What does Melinda French Gates fund?", melinda), target)
     assert mentions(strip_names("How did Melinda French Gates meet Bill Gates?", melinda), target)
+
+
+def test_general_train_rows_are_disjoint_from_eval_rows():
+    from snapcli.errors import SnapError
+    from snapcli.stages.augment import general_table
+
+    only_eval, info = general_table("builtin", 50, seed=3)
+    assert set(only_eval["split"]) == {"eval"} and len(only_eval) == 50 and info["train"] == 0
+    both, info = general_table("builtin", 50, seed=3, train=40)
+    train, evals = both[both["split"] == "train"], both[both["split"] == "eval"]
+    assert len(train) == 40 and len(evals) == 50 and info["sampled"] == 50
+    assert not set(train["question"]) & set(evals["question"])
+    with pytest.raises(SnapError, match="leaves no eval rows"):
+        general_table("builtin", 50, seed=3, train=10_000)

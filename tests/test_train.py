@@ -135,7 +135,15 @@ def test_default_retain_general_no_retain_batch_sequential_and_seeds(tiny_model_
 
     r = cli("--json", "train", *FAST, *steps, "--from", f1.ref, "--retain-from", "general")
     assert r.exit_code == 0, r.output
-    assert json.loads(r.stdout)["ref"] != first["ref"]
+    gen = ws.resolve(json.loads(r.stdout)["ref"])
+    assert gen.ref != first["ref"]
+
+    r = cli("--json", "train", *FAST, *steps, "--from", f1.ref, "--retain-from", "both")
+    assert r.exit_code == 0, r.output
+    both = ws.resolve(json.loads(r.stdout)["ref"]).manifest["extra"]["train"]["retain_examples"]
+    assert both == art.manifest["extra"]["train"]["retain_examples"] + gen.manifest["extra"]["train"]["retain_examples"]
+    r = cli("train", *FAST, *steps, "--from", f2.ref, "--retain-from", "both")
+    assert r.exit_code == 2 and "general" in r.stderr  # f2's augment has no general table
 
     r = cli("--json", "train", *FAST, *steps, "--from", f1.ref, "--no-retain", "--reg", "none")
     assert r.exit_code == 0, r.output

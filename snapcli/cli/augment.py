@@ -36,6 +36,8 @@ def augment_cmd(
                                 "(databricks/databricks-dolly-15k from the hub), or a jsonl/parquet path with "
                                 "dolly's columns."),
     general_size: int = typer.Option(300, "--general-size", help="General rows to sample (paper: 300)."),
+    general_train: int = typer.Option(0, "--general-train", help="Also put this many other general rows in the "
+                                      "train split, for `snap train --retain-from general|both` (paper: 0)."),
     threshold: float = typer.Option(0.75, "--threshold", help="Dedup cosine threshold (as snap filter)."),
     mask_entity: bool = typer.Option(True, "--mask-entity/--no-mask-entity", help="Mask subject names before "
                                      "embedding for dedup."),
@@ -70,7 +72,7 @@ def augment_cmd(
         art = run_augment(
             workspace(), from_, backend=b, question_model=question_model, response_model=response_model,
             universe=universe, subjects=subject, categories=cats, calls=calls, per_call=per_call, general=general,
-            general_size=general_size, threshold=threshold, mask_entity=mask_entity, embedder=embedder,
+            general_size=general_size, general_train=general_train, threshold=threshold, mask_entity=mask_entity, embedder=embedder,
             train_size=train_size, answer_tokens=answer_tokens, temperature=temperature, seed=seed,
             prompts_path=str(prompts) if prompts else None, force=force, on_progress=on_progress,
         )

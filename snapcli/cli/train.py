@@ -23,8 +23,9 @@ def train_cmd(
                                     "(table 'forget', split=train). Repeat for batch unlearning."),
     retain: list[str] = typer.Option([], "--retain", help="Retain data: augment artifact ref or Parquet path. "
                                      "Default: the augment artifact made from the --from data."),
-    retain_from: str = typer.Option("retain", "--retain-from", help="retain (hard retaining data D_r) or "
-                                    "general (D_g from the augment artifact; paper 4.6)."),
+    retain_from: str = typer.Option("retain", "--retain-from", help="retain (hard retaining data D_r), "
+                                    "general (D_g's train rows, paper 4.6) or both (D_r + D_g's train rows; "
+                                    "make D_g train rows with `snap augment --general-train N`)."),
     no_retain: bool = typer.Option(False, "--no-retain", help="Train on the forget data only (ablation)."),
     base: Optional[str] = typer.Option(None, "--base", help="Start from a train artifact (sequential unlearning)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model alias (smollm2, tiny, llama2, "

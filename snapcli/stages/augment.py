@@ -99,20 +99,29 @@ def load_general(spec: str) -> tuple[pd.DataFrame, str, str]:
     return _check_dolly(ds.to_pandas(), hub_id), "dolly" if spec == "dolly" else hub_id, f"hub:{hub_id}"
 
 
-def general_table(spec: str, size: int, seed: int) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Sample `size` rows (all if fewer); D_g is for evaluation (TA), so every row is in the eval split."""
+def general_table(spec: str, size: int, seed: int, train: int = 0) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Sample `size` eval rows (all that are left if fewer): D_g measures TA (paper 4.1).
+
+    `train` > 0 also samples that many *other* rows as split=train, for `snap train --retain-from general|both`
+    (paper 4.6 trains on D_g; a small model also needs everyday answers in its retain data to keep answering them).
+    """
     if size < 1:
         raise SnapError(f"--general-size must be >= 1 (got {size})")
+    if train < 0:
+        raise SnapError(f"--general-train must be >= 0 (got {train})")
     df, source, _ = load_general(spec)
-    n = min(size, len(df))
+    if train and train >= len(df):
+        raise SnapError(f"--general-train {train} leaves no eval rows: the general set has {len(df)} rows")
+    n = min(size + train, len(df))
     sample = df.sample(n=n, random_state=seed).reset_index(drop=True) if n < len(df) else df
+    split = ["train"] * train + ["eval"] * (n - train)
     question = [i if not c.strip() else f"{i}\n\n{c}" for i, c in zip(sample["instruction"], sample["context"],
                                                                      strict=True)]
     out = pd.DataFrame({
-        "question": question, "response": sample["response"], "category": sample["category"], "split": "eval",
+        "question": question, "response": sample["response"], "category": sample["category"], "split": split,
         "source": source, "instruction": sample["instruction"], "context": sample["context"],
     })
-    return out, {"source": source, "available": len(df), "requested": size, "sampled": n}
+    return out, {"source": source, "available": len(df), "requested": size, "sampled": n - train, "train": train}
 
 
 def general_id(spec: str) -> str:
@@ -181,6 +190,7 @@ def run_augment(
     per_call: int | None = None,
     general: str = "builtin",
     general_size: int = DEFAULT_GENERAL_SIZE,
+    general_train: int = 0,
     threshold: float = DEFAULT_THRESHOLD,
     mask_entity: bool = True,
     embedder: str = "minilm",
@@ -207,7 +217,7 @@ def run_augment(
             raise SnapError(f"{name} must be >= 1 (got {v})")
     entities, aliases, subj = retain_subjects(src, ws, universe, [s.strip() for s in subjects or []])
     # fail on a bad --general before spending any LLM calls
-    general_df, general_stats = general_table(general, general_size, seed)
+    general_df, general_stats = general_table(general, general_size, seed, general_train)
     prompts = load_prompts(prompts_path)
     qmodel = question_model or backend.default_model("question")
     rmodel = response_model or backend.default_model("response")
@@ -215,7 +225,8 @@ def run_augment(
     sub_d = SUBJECT_DEFAULTS.get(backend.name, SUBJECT_DEFAULTS["openai"])
     params = {
         "subjects": subj, "categories": categories, "calls": calls, "per_call": per_call,
-        "general": general_id(general), "general_size": general_size, "threshold": threshold,
+        "general": general_id(general), "general_size": general_size,
+        "general_train": general_train, "threshold": threshold,
         "mask_entity": mask_entity, "embedder": embedder, "train_size": train_size, "backend": backend.name,
         "endpoint": backend.identity(), "question_model": qmodel, "response_model": rmodel,
         "answer_tokens": answer_tokens, "temperature": temperature, "seed": seed,

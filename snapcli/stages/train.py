@@ -23,6 +23,7 @@ from snapcli.train.data import train_rows
 from snapcli.train.loop import METRIC_COLUMNS, StepInfo, TrainConfig, train
 
 STAGE = "train"
+RETAIN_FROM = ("retain", "general", "both")
 register_table_schema(STAGE, "metrics", METRIC_COLUMNS)
 
 
@@ -32,7 +33,7 @@ class TrainInputs:
 
     forget: list[str]
     retain: list[str] = field(default_factory=list)
-    retain_from: str = "retain"  # "retain" (hard retaining data D_r) or "general" (D_g, paper section 4.6)
+    retain_from: str = "retain"  # "retain" (D_r), "general" (D_g, paper section 4.6) or "both" (D_r + D_g train rows)
     no_retain: bool = False
     base: str | None = None
 
@@ -55,8 +56,8 @@ def load_inputs(ws: Workspace, spec: TrainInputs, model: str) -> Loaded:
 
     if not spec.forget:
         raise SnapError("no forget data: pass --from filter@latest (or a Parquet path)")
-    if spec.retain_from not in ("retain", "general"):
-        raise SnapError(f"--retain-from must be retain or general (got {spec.retain_from})")
+    if spec.retain_from not in RETAIN_FROM:
+        raise SnapError(f"--retain-from must be one of {', '.join(RETAIN_FROM)} (got {spec.retain_from})")
     if spec.no_retain and spec.retain:
         raise SnapError("--no-retain and --retain cannot be used together")
     inputs: dict[str, Artifact] = {}
@@ -85,7 +86,12 @@ def load_inputs(ws: Workspace, spec: TrainInputs, model: str) -> Loaded:
                     retain_arts.append(found)
         rframes = []
         for i, art in enumerate(retain_arts):
-            df = train_rows(art.read_df(spec.retain_from), art.ref, "retain")
+            tables = ["retain", "general"] if spec.retain_from == "both" else [spec.retain_from]
+            parts = {t: train_rows(art.read_df(t), art.ref, "retain") for t in tables}
+            if "general" in parts and parts["general"].empty:
+                raise SnapError(f"{art.ref} has no general rows in the train split (D_g is eval-only by default): "
+                                "make them with `snap augment --general-train N`")
+            df = pd.concat(list(parts.values()), ignore_index=True)
             if df.empty:
                 raise SnapError(f"retain data {art.ref} ({spec.retain_from}) has no usable split=train rows")
             rframes.append(df[["question", "response"]])
