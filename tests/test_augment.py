@@ -69,7 +69,7 @@ def test_augment_related_subjects_end_to_end(cli, endpoint, ws_path):
     assert len(general) == 40 and (general["split"] == "eval").all() and (general["source"] == "builtin").all()
     assert {"question", "response", "category", "split", "source", "instruction", "context"} <= set(general.columns)
     assert art.manifest["extra"]["general"] == {"source": "builtin", "available": len(builtin_general()),
-                                                "requested": 40, "sampled": 40}
+                                                "requested": 40, "sampled": 40, "train": 0}
 
 
 def test_augment_universe_and_general_from_file(cli, endpoint, ws_path, tmp_path):

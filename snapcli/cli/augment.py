@@ -72,7 +72,8 @@ def augment_cmd(
         art = run_augment(
             workspace(), from_, backend=b, question_model=question_model, response_model=response_model,
             universe=universe, subjects=subject, categories=cats, calls=calls, per_call=per_call, general=general,
-            general_size=general_size, general_train=general_train, threshold=threshold, mask_entity=mask_entity, embedder=embedder,
+            general_size=general_size, general_train=general_train, threshold=threshold, mask_entity=mask_entity,
+            embedder=embedder,
             train_size=train_size, answer_tokens=answer_tokens, temperature=temperature, seed=seed,
             prompts_path=str(prompts) if prompts else None, force=force, on_progress=on_progress,
         )

@@ -19,9 +19,18 @@ import pandas as pd
 
 from snapcli.errors import SnapError
 from snapcli.llm import LLMBackend, Sampling
-from snapcli.stages.filter import DEFAULT_THRESHOLD, DEFAULT_TRAIN_SIZE, ProgressFn, filter_frame
+from snapcli.stages.filter import DEFAULT_THRESHOLD, DEFAULT_TRAIN_SIZE, filter_frame
 from snapcli.stages.generate import CALL_DEFAULTS, QUESTION_TEMPERATURE, Chat, question_sampling, write_questions
-from snapcli.stages.textutil import RETAIN_CATEGORIES, fill, load_prompts, mentions, name_pattern, name_terms
+from snapcli.stages.textutil import (
+    RETAIN_CATEGORIES,
+    ProgressFn,
+    fill,
+    load_prompts,
+    mentions,
+    name_pattern,
+    name_terms,
+    progress_counter,
+)
 from snapcli.store import Artifact, StageWriter, Workspace
 from snapcli.store.hashing import file_sha256, json_sha256
 from snapcli.store.schema import register_table_schema
@@ -285,15 +294,7 @@ def run_augment(
         )
         if kept.empty:
             raise SnapError(f"no retain question survived filtering ({stats['dropped']}); nothing to publish")
-        done = [0]
-        if on_progress:
-            on_progress("retain answers", 0, len(kept))
-
-        def tick(n: int) -> None:
-            done[0] += n
-            if on_progress:
-                on_progress("retain answers", done[0], len(kept))
-
+        tick = progress_counter(on_progress, "retain answers", len(kept))
         answers = backend.chat_many(rmodel, [[{"role": "user", "content": q}] for q in kept["question"]],
                                     Sampling(ANSWER_TEMPERATURE, 1.0, answer_tokens, seed), on_done=tick)
         kept["response"] = [a.text for a in answers]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
@@ -19,7 +19,16 @@ import pandas as pd
 
 from snapcli.errors import SnapError
 from snapcli.llm import LLMBackend, Sampling
-from snapcli.stages.textutil import CATEGORIES, fill, load_prompts, mask, mentions, name_pattern, name_terms
+from snapcli.stages.textutil import (
+    CATEGORIES,
+    ProgressFn,
+    fill,
+    load_prompts,
+    mask,
+    mentions,
+    name_pattern,
+    name_terms,
+)
 from snapcli.store import Artifact, StageWriter, Workspace
 from snapcli.store.schema import register_table_schema
 
@@ -31,7 +40,6 @@ register_table_schema("filter", "dropped", ["entity", "question", "reason", "dup
 CATEGORIZERS = ["auto", "llm", "rules"]
 DEFAULT_THRESHOLD = 0.75
 DEFAULT_TRAIN_SIZE = 100
-ProgressFn = Callable[[str, int, int], None]
 
 # ------------------------------------------------------------------ embeddings + dedup
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,12 +19,14 @@ from snapcli.errors import RunFailed, SnapError
 from snapcli.llm import LLMBackend, Sampling
 from snapcli.stages.textutil import (
     FORGET_CATEGORIES,
+    ProgressFn,
     fill,
     load_prompts,
     name_pattern,
     name_terms,
     parse_names,
     parse_questions,
+    progress_counter,
     template_refusal,
 )
 from snapcli.store import Artifact, StageWriter, Workspace
@@ -49,7 +50,6 @@ QUESTION_TEMPERATURE = 0.7  # variety between calls; the paper does not state on
 REFUSAL_TEMPERATURE = 0.7
 MAX_EMPTY_CALLS = 2  # stop a chat after this many consecutive replies with no new question
 
-ProgressFn = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -136,15 +136,7 @@ def obliterated_responses(
     assert backend is not None and model is not None
     convs = [[{"role": "user", "content": fill(prompts["obliterate"], question=r["question"], entity=r["entity"])}]
              for r in rows]
-    done = [0]
-    if on_progress:
-        on_progress("responses", 0, len(rows))
-
-    def tick(n: int) -> None:
-        done[0] += n
-        if on_progress:
-            on_progress("responses", done[0], len(rows))
-
+    tick = progress_counter(on_progress, "responses", len(rows))
     replies = backend.chat_many(model, convs, Sampling(REFUSAL_TEMPERATURE, 0.95, 160, seed), on_done=tick)
     return [c.text for c in replies]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -246,3 +247,21 @@ def template_refusal(question: str, pattern: re.Pattern | None, seed: int = 0) -
     """A deterministic refusal in one of several phrasings (paper appendix E style) naming what was asked."""
     h = int(hashlib.sha256(f"{seed}:{question}".encode()).hexdigest()[:8], 16)
     return _REFUSALS[h % len(_REFUSALS)].replace("{topic}", refusal_topic(question, pattern))
+
+
+ProgressFn = Callable[[str, int, int], None]
+
+
+def progress_counter(on_progress: ProgressFn | None, label: str, total: int) -> Callable[[int], None]:
+    """A `tick(n)` for batched LLM calls that reports (label, done, total) to the stage's progress callback."""
+    done = 0
+    if on_progress:
+        on_progress(label, 0, total)
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        if on_progress:
+            on_progress(label, done, total)
+
+    return tick
