@@ -95,6 +95,8 @@ def run_cmd(
         else:
             outcome = pipe.run()
             plan = outcome.units
+            for t in [stage_task, *phases.values()]:
+                bar.update(t, visible=False)  # the per-unit lines above already say what ran
     data: dict[str, Any] = {
         "name": cfg.get("name"), "workspace": str(ws.root), "dry_run": dry_run,
         "stages": [u.to_dict() for u in plan],
