@@ -121,22 +121,22 @@ def main_callback(
         os.environ.setdefault("SNAP_VERBOSE", "1")
 
 
-# Each module registers its commands; the list is the CLI's table of contents.
+# Each module registers its commands; the list is the CLI's table of contents (pipeline order first).
 COMMAND_MODULES = [
-    "snapcli.cli.store_cmds",
-    "snapcli.cli.models_cmds",
-    "snapcli.cli.completions_cmd",
-    "snapcli.cli.train",
-    "snapcli.cli.benchmark",
     "snapcli.cli.generate",
     "snapcli.cli.filter",
     "snapcli.cli.augment",
+    "snapcli.cli.train",
     "snapcli.cli.eval",
     "snapcli.cli.judge",
+    "snapcli.cli.benchmark",
     "snapcli.cli.report",
+    "snapcli.cli.run",
     "snapcli.cli.chat",
     "snapcli.cli.examples_cmd",
-    "snapcli.cli.run",
+    "snapcli.cli.store_cmds",
+    "snapcli.cli.models_cmds",
+    "snapcli.cli.completions_cmd",
 ]
 for _mod in COMMAND_MODULES:
     importlib.import_module(_mod).register(app)
