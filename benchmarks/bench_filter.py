@@ -69,7 +69,8 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from snapcli.stages.filter import embed, filter_frame, greedy_dedup, load_embedder
+    from snapcli.models.embedder import embed, load_embedder
+    from snapcli.stages.filter import filter_frame, greedy_dedup
     from snapcli.stages.textutil import name_pattern, name_terms
 
     df = synthetic_questions(args.n)

@@ -55,7 +55,8 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(2)
-    from snapcli.stages.filter import embed, labelled_sample
+    from snapcli.models.embedder import embed
+    from snapcli.stages.filter import labelled_sample
     from snapcli.stages.textutil import mask, name_pattern, name_terms
 
     def pat(e):

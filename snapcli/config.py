@@ -1,198 +1,77 @@
-"""`snap.yaml`: every stage's parameters in one file, merged with defaults and explicit CLI flags.
+"""`snap.yaml`: every stage's options in one file, validated by the stage specs (snapcli/stages/*; never the CLI).
 
 Shape:
 
-    entity: Bill Gates            # top level: what the whole pipeline is about
+    entity: Bill Gates            # top level: what the whole pipeline is about (PipelineSpec below)
     k: 10
     model: smollm2
-    train:                        # one section per stage; keys are that command's flag names with the
-      reg: wasserstein            # leading dashes dropped and dashes -> underscores (--max-new-tokens ->
-      lambda: 0.1                 # max_new_tokens, --no-retain -> no_retain, --mask-entity/--no-... -> mask_entity)
+    train:                        # one section per stage; keys are that stage's option names, exactly as its
+      reg: wasserstein            # spec declares them and `snap train --help` shows them without the dashes
+      lambda: 0.1                 # (--max-new-tokens -> max_new_tokens; dashes are accepted too)
     eval:
       max_new_tokens: 64
 
-Why the section keys come from the commands themselves: the stage CLIs are the single source of truth for
-parameter names, types, ranges and defaults. Reading them (their Typer signatures) means a typo in snap.yaml
-fails with the same names `snap train --help` shows, and a flag added to a stage is configurable with no change
-here.
-
-Precedence, lowest to highest: command defaults < top-level keys of the file < the file's stage section <
-explicit top-level CLI flags < explicit stage overrides (`--set train.lr=1e-4`). A top-level key fills the stage
-options listed in TOP_LEVEL_TARGETS (e.g. `model` -> train.model), unless something of higher precedence sets them.
+Precedence, lowest to highest: spec defaults < top-level keys of the file < the file's stage section < explicit
+top-level CLI flags < explicit stage overrides (`--set train.lr=1e-4`). A top-level key fills the stage options whose
+spec marks it (`option(..., top="model")`), unless something of higher precedence sets them. Every value is checked
+against its option's type and bounds when the file is read, so `snap run --dry-run` refuses what a run would.
 """
 
 from __future__ import annotations
 
 import copy
-import difflib
-import inspect
-import types
-import typing
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from snapcli.errors import SnapError
+from snapcli.stages import STAGE_NAMES, get
+from snapcli.stages.spec import OptionalTexts, StageSpec, meta_of, option, public_name, suggest, validate_option
 
-SECTIONS = ["generate", "filter", "augment", "train", "eval", "benchmark", "report"]
-
-
-@dataclass(frozen=True)
-class KeySpec:
-    """One configurable key: its type (from the annotation), default, range, and the function parameter it feeds."""
-
-    key: str
-    param: str
-    kind: str  # bool | int | float | str | path | list[str] | list[path]
-    optional: bool
-    default: Any
-    required: bool
-    min: float | None = None
-    max: float | None = None
-    help: str = ""
+SECTIONS = list(STAGE_NAMES)
 
 
-# Top-level keys: (kind, help). All optional; `None` means "not set": the stage defaults apply.
-TOP_LEVEL: dict[str, tuple[str, str]] = {
-    "entity": ("list[str]", "Target(s) to forget; a list is unlearned together (batch) unless sequential: true."),
-    "k": ("int", "Related individuals/organizations for hard retaining data (real persons; paper uses 10)."),
-    "universe": ("str", "Fictional universe of a character (e.g. 'Marvel series'): retain questions come from it."),
-    "model": ("str", "The model to unlearn: alias, local dir, hub id."),
-    "workspace": ("path", "Workspace directory (the global --workspace flag wins)."),
-    "seed": ("int", "Seed for every stage that takes one (benchmark keeps its own)."),
-    "example": ("str", "Start from a curated example set (snapcli/data/examples) instead of generate/filter."),
-    "sequential": ("bool", "With several entities: unlearn them one at a time, each from the previous model."),
-    "name": ("str", "Short name of the experiment (shown in reports)."),
-    "description": ("str", "What the experiment reproduces (free text)."),
-}
-TOP_LEVEL_TARGETS: dict[str, list[str]] = {
-    "entity": ["generate.entity"],
-    "k": ["generate.k"],
-    "universe": ["generate.universe", "augment.universe"],
-    "model": ["train.model"],
-    "seed": ["generate.seed", "filter.seed", "augment.seed", "train.seed", "eval.seed"],
-}
+class PipelineSpec(StageSpec):
+    """The top-level keys of snap.yaml; the CLI-visible ones are also `snap run`'s flags."""
+
+    stage: ClassVar[str] = "run"
+
+    entity: OptionalTexts = option(None, "Target(s) to forget; a list is unlearned together (batch) unless "
+                                      "sequential: true.", short="-e")
+    k: int | None = option(None, "Related individuals/organizations for hard retaining data (real persons; paper "
+                           "uses 10).", ge=0)
+    universe: str | None = option(None, "Fictional universe of a character (e.g. 'Marvel series'): retain "
+                                  "questions come from it.")
+    model: str | None = option(None, "The model to unlearn: alias, local dir, hub id.", short="-m")
+    example: str | None = option(None, "Start from a curated example set (snap examples list) instead of "
+                                 "generate/filter/augment.")
+    seed: int | None = option(None, "Seed for every stage that takes one (benchmark keeps its own).")
+    workspace: Path | None = option(None, "Workspace directory (the global --workspace flag wins).", cli=False)
+    sequential: bool = option(False, "With several entities: unlearn them one at a time, each from the previous "
+                              "model.", cli=False)
+    name: str | None = option(None, "Short name of the experiment (shown in reports).", cli=False)
+    description: str | None = option(None, "What the experiment reproduces (free text).", cli=False)
 
 
-# ------------------------------------------------------------------------------------------- key specs
-def _kind_of(annotation: Any) -> tuple[str, bool]:
-    """Annotation -> (kind, optional)."""
-    optional = False
-    origin = typing.get_origin(annotation)
-    if origin is typing.Union or origin is types.UnionType:
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        optional = len(args) < len(typing.get_args(annotation))
-        annotation = args[0] if len(args) == 1 else str
-        origin = typing.get_origin(annotation)
-    if origin in (list, typing.List):  # noqa: UP006
-        (inner,) = typing.get_args(annotation) or (str,)
-        return ("list[path]" if inner is Path else "list[str]"), optional
-    for t, name in ((bool, "bool"), (int, "int"), (float, "float"), (Path, "path")):
-        if annotation is t:
-            return name, optional
-    return "str", optional
+TOP_LEVEL = PipelineSpec.yaml_keys()
 
 
-def _key_from_decls(decls: tuple[str, ...], param: str) -> str:
-    longs = [d.split("/")[0] for d in decls if d.startswith("--")]
-    return (longs[0][2:] if longs else param).replace("-", "_")
+def spec_class(section: str) -> type[StageSpec]:
+    return get(section).spec
 
 
-def command_specs(command: str) -> dict[str, KeySpec]:
-    """The configurable keys of a registered `snap COMMAND`, read from its Typer signature."""
-    from typer.models import ArgumentInfo, OptionInfo
-
-    callbacks = _callbacks()
-    if command not in callbacks:
-        raise SnapError(f"no 'snap {command}' command is installed to take section '{command}'")
-    fn = callbacks[command]
-    hints = typing.get_type_hints(fn)
-    specs: dict[str, KeySpec] = {}
-    for pname, p in inspect.signature(fn).parameters.items():
-        info = p.default
-        if not isinstance(info, (OptionInfo, ArgumentInfo)):
-            continue
-        kind, optional = _kind_of(hints.get(pname, str))
-        decls = tuple(getattr(info, "param_decls", None) or ())
-        key = _key_from_decls(decls, pname) if isinstance(info, OptionInfo) else pname
-        default = info.default
-        required = default is ... or default is Ellipsis
-        specs[key] = KeySpec(
-            key=key, param=pname, kind=kind, optional=optional, default=None if required else copy.deepcopy(default),
-            required=required, min=getattr(info, "min", None), max=getattr(info, "max", None), help=info.help or "",
-        )
-    return specs
-
-
-def _callbacks() -> dict[str, Any]:
-    from snapcli.cli.app import app
-
-    return {(ci.name or ci.callback.__name__): ci.callback for ci in app.registered_commands if ci.callback}
-
-
-def all_specs() -> dict[str, dict[str, KeySpec]]:
-    return {s: command_specs(s) for s in SECTIONS}
+def top_level_targets() -> dict[str, list[tuple[str, str]]]:
+    """Top-level key -> [(section, option)] it fills, read from the specs' `top` marks."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for s in SECTIONS:
+        for top, key in spec_class(s).top_level_targets().items():
+            out.setdefault(top, []).append((s, key))
+    return out
 
 
 # ------------------------------------------------------------------------------------------- validation
-def _suggest(key: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(sorted(known))})"
-
-
-def _coerce(where: str, kind: str, optional: bool, value: Any, lo: float | None = None, hi: float | None = None):
-    """A YAML or CLI value -> the type the command expects, or a one-line SnapError naming `where`."""
-    if value is None:
-        if optional or kind.startswith("list"):
-            return None if optional else []
-        raise SnapError(f"{where} must not be empty (expected {kind})")
-
-    def bad(expected: str) -> SnapError:
-        return SnapError(f"{where} must be {expected}, got {type(value).__name__} {value!r}")
-
-    if kind == "bool":
-        if not isinstance(value, bool):
-            raise bad("true or false")
-        return value
-    if kind in ("int", "float"):
-        if isinstance(value, bool):
-            raise bad(f"a number ({kind})")
-        if isinstance(value, str):  # YAML reads 1e-4 (no dot) as a string
-            try:
-                value = float(value) if kind == "float" else int(value)
-            except ValueError:
-                raise bad(f"a number ({kind})") from None
-        if kind == "int" and not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
-            raise bad("an integer")
-        if not isinstance(value, (int, float)):
-            raise bad(f"a number ({kind})")
-        value = int(value) if kind == "int" else float(value)
-        if lo is not None and value < lo:
-            raise SnapError(f"{where} must be >= {lo}, got {value}")
-        if hi is not None and value > hi:
-            raise SnapError(f"{where} must be <= {hi}, got {value}")
-        return value
-    if kind in ("str", "path"):
-        if isinstance(value, (list, dict, bool)):
-            raise bad("a single value" if kind == "str" else "a path")
-        text = str(value)
-        if not text.strip():
-            raise SnapError(f"{where} must not be empty")
-        return text
-    if kind.startswith("list"):
-        items = value if isinstance(value, list) else [value]
-        out = []
-        for i, v in enumerate(items):
-            if isinstance(v, (list, dict, bool)) or v is None:
-                raise SnapError(f"{where}[{i}] must be a single value, got {v!r}")
-            out.append(str(v))
-        return out
-    raise SnapError(f"{where}: unsupported kind {kind}")
-
-
 def validate_config(raw: Any, source: str = "snap.yaml") -> dict[str, Any]:
-    """Check keys and types; returns a normalized copy (dashes -> underscores, values coerced). Only keys that
-    were written appear: defaults are added by `effective_config`."""
+    """Check keys and values; returns a normalized copy (public names, values coerced). Only keys that were
+    written appear: defaults are added by `effective_config`."""
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -203,16 +82,15 @@ def validate_config(raw: Any, source: str = "snap.yaml") -> dict[str, Any]:
         if k in SECTIONS:
             out[k] = _validate_section(k, value, source)
         elif k in TOP_LEVEL:
-            kind, _ = TOP_LEVEL[k]
-            out[k] = _coerce(f"{source}: {k}", kind, True, value)
+            out[k] = validate_option(PipelineSpec, k, value, f"{source}: ")
         else:
-            raise SnapError(f"{source}: unknown key '{key}'" + _suggest(k, [*TOP_LEVEL, *SECTIONS]))
-    if "k" in out and out["k"] is not None and out["k"] < 0:
-        raise SnapError(f"{source}: k must be >= 0, got {out['k']}")
+            raise SnapError(f"{source}: unknown key '{key}'" + suggest(k, [*TOP_LEVEL, *SECTIONS]))
     if out.get("entity") == []:
         raise SnapError(f"{source}: entity must name at least one target")
+    if out.get("entity") and any(not str(e).strip() for e in out["entity"]):
+        raise SnapError(f"{source}: entity must not be empty")
     if out.get("example") is not None:
-        from snapcli.examples import list_examples
+        from snapcli.curated import list_examples
 
         if out["example"] not in list_examples():
             raise SnapError(f"{source}: example '{out['example']}' is not a shipped example set "
@@ -225,14 +103,15 @@ def _validate_section(section: str, value: Any, source: str) -> dict[str, Any]:
         return {}
     if not isinstance(value, dict):
         raise SnapError(f"{source}: section '{section}' must be a mapping of option names to values")
-    specs = command_specs(section)
+    cls = spec_class(section)
     out = {}
     for key, v in value.items():
-        k = str(key).replace("-", "_").lstrip("_")
-        if k not in specs:
-            raise SnapError(f"{source}: unknown key '{section}.{key}'" + _suggest(k, list(specs)))
-        s = specs[k]
-        out[k] = _coerce(f"{source}: {section}.{k}", s.kind, s.optional, v, s.min, s.max)
+        k = str(key).replace("-", "_")
+        name = cls.field_name(k)
+        if name is None or not meta_of(cls.model_fields[name]).yaml:
+            raise SnapError(f"{source}: unknown key '{section}.{key}'" + suggest(k, cls.yaml_keys()))
+        pub = public_name(name, cls.model_fields[name])
+        out[pub] = validate_option(cls, pub, v, f"{source}: {section}.")
     return out
 
 
@@ -253,6 +132,8 @@ def _read_yaml(p: Path) -> Any:
         raise SnapError(f"config file not found: {p}")
     try:
         return yaml.safe_load(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise SnapError(f"{p} is not UTF-8 text") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -316,21 +197,19 @@ def effective_config(file_cfg: dict[str, Any] | None = None, overrides: dict[str
     precedence). Both inputs must already be validated (load_config / validate_config / parse_overrides)."""
     file_cfg = file_cfg or {}
     overrides = overrides or {}
-    specs = all_specs()
+    targets = top_level_targets()
     cfg: dict[str, Any] = {k: None for k in TOP_LEVEL}
+    cfg["sequential"] = False
     for s in SECTIONS:
-        cfg[s] = {k: copy.deepcopy(spec.default) for k, spec in specs[s].items() if not spec.required}
+        cfg[s] = {k: v for k, v in spec_class(s).defaults().items() if k in spec_class(s).yaml_keys()}
 
     def apply(layer: dict[str, Any]) -> None:
         for k in TOP_LEVEL:
             if layer.get(k) is None:
                 continue
             cfg[k] = copy.deepcopy(layer[k])
-            for target in TOP_LEVEL_TARGETS.get(k, []):
-                sec, key = target.split(".")
-                if key in specs[sec]:
-                    spec = specs[sec][key]
-                    cfg[sec][key] = _coerce(f"{k} -> {target}", spec.kind, spec.optional, layer[k], spec.min, spec.max)
+            for sec, key in targets.get(k, []):
+                cfg[sec][key] = validate_option(spec_class(sec), key, layer[k], f"{k} -> {sec}.")
 
     def apply_sections(layer: dict[str, Any]) -> None:
         for s in SECTIONS:
@@ -341,44 +220,39 @@ def effective_config(file_cfg: dict[str, Any] | None = None, overrides: dict[str
     apply_sections(file_cfg)
     apply(overrides)
     apply_sections(overrides)
-    _fill_from_example(cfg, specs)
-    for s in SECTIONS:  # the command's own order (a required key set by a layer was appended at the end)
-        cfg[s] = {k: cfg[s][k] for k in specs[s] if k in cfg[s]}
+    _fill_from_example(cfg, targets)
+    for s in SECTIONS:  # the spec's own order
+        order = spec_class(s).yaml_keys()
+        cfg[s] = {k: cfg[s][k] for k in order if k in cfg[s]}
     return cfg
 
 
-def _fill_from_example(cfg: dict[str, Any], specs: dict[str, dict[str, KeySpec]]) -> None:
+def stage_values(partial_cfg: dict[str, Any], stage: str) -> dict[str, Any]:
+    """One stage's values from a validated (partial) config: its section plus what top-level keys fill."""
+    out: dict[str, Any] = {}
+    for top, fills in top_level_targets().items():
+        if partial_cfg.get(top) is not None:
+            for sec, key in fills:
+                if sec == stage:
+                    out[key] = partial_cfg[top]
+    out.update(partial_cfg.get(stage) or {})
+    return out
+
+
+def _fill_from_example(cfg: dict[str, Any], targets: dict[str, list[tuple[str, str]]]) -> None:
     """A curated example fixes the target: take its entity, and refuse a config that names another one."""
     if not cfg.get("example"):
         return
-    from snapcli.examples import load_example
+    from snapcli.curated import load_example
 
     entities = sorted({e for df in load_example(cfg["example"]).values() for e in df["entity"]})
     if cfg.get("entity") is None:
         cfg["entity"] = entities
-        for target in TOP_LEVEL_TARGETS["entity"]:
-            sec, key = target.split(".")
-            if key in specs[sec]:
-                cfg[sec][key] = list(entities)
+        for sec, key in targets.get("entity", []):
+            cfg[sec][key] = list(entities)
     elif sorted(cfg["entity"]) != entities:
         raise SnapError(f"example '{cfg['example']}' is about {', '.join(entities)}, but entity is "
                         f"{', '.join(cfg['entity'])}; drop one of them")
-
-
-def explicit_params(ctx) -> dict[str, Any]:
-    """The parameters a user actually typed (or set through an env var) on a Typer/click command: the only CLI
-    values that should override the config file. Keyed by function parameter name."""
-    from typer._click.core import ParameterSource
-
-    explicit = {ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT}
-    return {name: value for name, value in ctx.params.items() if ctx.get_parameter_source(name) in explicit}
-
-
-def section_kwargs(cfg: dict[str, Any], section: str) -> dict[str, Any]:
-    """A section of an effective config as keyword arguments of the stage command's function (key -> param
-    name, e.g. 'lambda' -> 'lam', 'from' -> 'from_'), so a pipeline can call the stage with these values."""
-    specs = command_specs(section)
-    return {specs[k].param: v for k, v in cfg.get(section, {}).items() if k in specs}
 
 
 def render_yaml(cfg: dict[str, Any]) -> str:
@@ -390,11 +264,11 @@ def render_yaml(cfg: dict[str, Any]) -> str:
             return str(v)
         if isinstance(v, dict):
             return {k: clean(x) for k, x in v.items()}
-        if isinstance(v, list):
+        if isinstance(v, (list, tuple)):
             return [clean(x) for x in v]
         return v
 
-    doc: dict[str, Any] = {k: clean(cfg[k]) for k in TOP_LEVEL if cfg.get(k) is not None}
+    doc: dict[str, Any] = {k: clean(cfg[k]) for k in TOP_LEVEL if cfg.get(k) not in (None, False)}
     for s in SECTIONS:
         if s in cfg:
             doc[s] = {k: clean(v) for k, v in cfg[s].items()}

@@ -134,9 +134,13 @@ def test_hub_status_env_and_real_sockets(monkeypatch):
 
 # ------------------------------------------------------------------------------------------ real models
 def test_tiny_on_embedded_suite_is_near_chance(ws, tiny_model_dir):
-    from snapcli.stages.benchmark import BenchmarkSpec, run_benchmark
+    from snapcli.stages import get
+    from snapcli.stages.base import run
+    from snapcli.stages.benchmark import BenchmarkSpec
 
-    art, plan = run_benchmark(ws, BenchmarkSpec(models=["tiny"]))  # offline (conftest) -> embedded suite
+    spec = BenchmarkSpec.build({"model": ["tiny"]})
+    plan = get("benchmark").plan(ws, spec).state["tasks"]
+    (art,) = run(ws, get("benchmark"), spec)  # offline (conftest) -> embedded suite
     assert plan.names == EMBEDDED_TASKS and "EMBEDDED" in plan.label
     scores = art.read_df("scores")
     top = scores[scores["is_top"]]

@@ -119,7 +119,9 @@ def test_ctrl_c_exits_130_and_publishes_nothing(snap_bin, tmp_path):
     env = {**os.environ, "SNAP_HOME": str(home)}
     p = subprocess.Popen([snap_bin, "models", "prepare", "smollm2"], env=env, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
-    time.sleep(4)  # mid-conversion: imports done, GGUF being read
+    first = p.stderr.readline()  # "preparing smollm2 ...": imports are done, the conversion has begun
+    assert "preparing smollm2" in first, first
+    time.sleep(1)  # mid-conversion: GGUF being read
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=60)
     assert p.returncode == 130, err[-500:]

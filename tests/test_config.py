@@ -1,24 +1,22 @@
-"""snap.yaml: validation against the real stage commands, precedence, extends, rendering, and the shipped
-example configs of the paper's experiments."""
+"""snap.yaml: validation against the stage specs, precedence, extends, rendering, and the shipped example configs
+of the paper's experiments."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-import typer
 import yaml
 
 from snapcli.config import (
     SECTIONS,
-    TOP_LEVEL_TARGETS,
-    all_specs,
     effective_config,
-    explicit_params,
     load_config,
     parse_overrides,
     render_yaml,
-    section_kwargs,
+    spec_class,
+    stage_values,
+    top_level_targets,
     validate_config,
 )
 from snapcli.errors import SnapError
@@ -33,20 +31,22 @@ def write(tmp_path: Path, text: str, name: str = "snap.yaml") -> Path:
     return p
 
 
-def test_keys_are_the_stage_flag_names():
-    specs = all_specs()
-    assert set(specs) == set(SECTIONS)
-    # flag names, not Python names: --lambda (param lam), --from (param from_), --no-retain, --mask-entity/--no-...
-    assert specs["train"]["lambda"].param == "lam" and specs["train"]["lambda"].kind == "float"
-    assert specs["filter"]["from"].param == "from_"
-    assert specs["train"]["no_retain"].kind == "bool"
-    assert specs["filter"]["mask_entity"].default is True
-    assert specs["eval"]["max_new_tokens"].kind == "int"
-    # every top-level key is routed to an option that exists, so a renamed flag breaks this test, not a run
-    for targets in TOP_LEVEL_TARGETS.values():
-        for t in targets:
-            sec, key = t.split(".")
-            assert key in specs[sec], t
+def test_keys_are_the_spec_option_names():
+    # public names, not Python names: --lambda (field lam), --from (field from_), --no-retain, --mask-entity/--no-...
+    train, filt = spec_class("train"), spec_class("filter")
+    assert train.field_name("lambda") == "lam" and train.model_fields["lam"].annotation is float
+    assert filt.field_name("from") == "from_"
+    assert train.model_fields["no_retain"].annotation is bool
+    assert filt.defaults()["mask_entity"] is True
+    assert spec_class("eval").model_fields["max_new_tokens"].annotation is int
+    assert set(SECTIONS) == {"generate", "filter", "augment", "train", "eval", "benchmark", "report"}
+    # every top-level key is routed to an option that exists, so a renamed option breaks this test, not a run
+    targets = top_level_targets()
+    assert ("train", "model") in targets["model"] and ("generate", "entity") in targets["entity"]
+    assert {s for s, _ in targets["seed"]} == {"generate", "filter", "augment", "train", "eval"}
+    for fills in targets.values():
+        for sec, key in fills:
+            assert key in spec_class(sec).options(), (sec, key)
 
 
 def test_precedence_defaults_file_top_file_section_cli(tmp_path):
@@ -82,8 +82,13 @@ train:
 @pytest.mark.parametrize("text, message", [
     ("trian:\n  lr: 1\n", "unknown key 'trian' (did you mean 'train'?)"),
     ("train:\n  lerning_rate: 1\n", "unknown key 'train.lerning_rate'"),
-    ("train:\n  lr: fast\n", "train.lr must be a number (float), got str 'fast'"),
-    ("eval:\n  max_new_tokens: true\n", "eval.max_new_tokens must be a number (int)"),
+    ("train:\n  lr: fast\n", "train.lr must be a number (got 'fast')"),
+    ("eval:\n  max_new_tokens: true\n", "eval.max_new_tokens must be an integer"),
+    ("train:\n  max_steps: -1\n", "train.max_steps must be >= 1"),
+    ("eval:\n  device: tpu9\n", "eval.device must be auto, cpu, mps, cuda or cuda:N"),
+    ("train:\n  reg: l3\n", "train.reg must be one of wasserstein, euclidean, fisher, none"),
+    ("train:\n  seeds: 1,x\n", "train.seeds item 2 must be an integer"),
+    ("benchmark:\n  metric: foo\n", "benchmark.metric must be one of"),
     ("eval:\n  max_new_tokens: 2.5\n", "eval.max_new_tokens must be an integer"),
     ("train:\n  no_retain: maybe\n", "train.no_retain must be true or false"),
     ("generate:\n  concurrency: 0\n", "generate.concurrency must be >= 1"),
@@ -137,15 +142,13 @@ def test_render_yaml_round_trips(tmp_path):
     assert list(yaml.safe_load(text))[-len(SECTIONS):] == SECTIONS  # sections in pipeline order
 
 
-def test_section_kwargs_are_the_command_parameters():
-    cfg = effective_config(validate_config({"train": {"lambda": 0.2, "from": ["filter@v1"]}}))
-    kw = section_kwargs(cfg, "train")
-    assert kw["lam"] == 0.2 and kw["from_"] == ["filter@v1"]
-    import inspect
-
-    from snapcli.cli.train import train_cmd
-
-    assert set(kw) <= set(inspect.signature(train_cmd).parameters)
+def test_stage_values_are_what_a_stage_command_takes_from_a_config(tmp_path):
+    """`snap train -c snap.yaml` uses the train section plus the top-level keys that fill train options."""
+    cfg = load_config(write(tmp_path, "model: tiny\nseed: 4\ntrain:\n  lambda: 0.2\n  from: [filter@v1]\n"))
+    vals = stage_values(cfg, "train")
+    assert vals == {"model": "tiny", "seed": 4, "lambda": 0.2, "from": ["filter@v1"]}
+    spec = spec_class("train").build(vals)
+    assert spec.lam == 0.2 and spec.from_ == ["filter@v1"] and spec.model == "tiny"
 
 
 def test_parse_overrides_reads_yaml_scalars():
@@ -154,22 +157,6 @@ def test_parse_overrides_reads_yaml_scalars():
     for bad in (["train.lr"], ["a.b.c=1"], ["trian.lr=1"]):
         with pytest.raises(SnapError):
             parse_overrides(bad)
-
-
-def test_explicit_params_only_reports_typed_flags():
-    """Only flags the user typed override the file: defaults must not mask config values."""
-    from typer.testing import CliRunner
-
-    app = typer.Typer()
-    seen: dict = {}
-
-    @app.command()
-    def cmd(ctx: typer.Context, lr: float = typer.Option(1e-5, "--lr"), k: int = typer.Option(0, "--k")) -> None:
-        seen.update(explicit_params(ctx))
-
-    r = CliRunner().invoke(app, ["--k", "10"])
-    assert r.exit_code == 0, r.output
-    assert seen == {"k": 10}
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.yaml")))

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from snapcli.errors import SnapError
-from snapcli.examples import (
+from snapcli.curated import (
     EXAMPLE_TABLES,
     example_fingerprint,
     import_example,
@@ -238,7 +238,7 @@ def test_build_script_reproduces_the_shipped_files(tmp_path):
     built = json.loads(out)
     for table in ("forget", "retain"):
         shipped = [json.loads(x) for x in
-                   (REPO / f"snapcli/data/examples/bill-gates/{table}.jsonl").read_text().splitlines()]
+                   (REPO / f"snapcli/data/curated/bill-gates/{table}.jsonl").read_text().splitlines()]
         assert built[table] == shipped
 
 
@@ -260,4 +260,4 @@ def test_examples_ship_in_the_wheel(tmp_path):
     wheel = next((tmp_path / "w").glob("snapcli-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     for table in ("forget", "retain"):
-        assert f"snapcli/data/examples/bill-gates/{table}.jsonl" in names
+        assert f"snapcli/data/curated/bill-gates/{table}.jsonl" in names

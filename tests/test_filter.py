@@ -170,9 +170,9 @@ def test_filter_llm_categorizer_with_fallback(cli, tmp_path, ws_path, monkeypatc
 
 
 @pytest.mark.parametrize("args,msg", [
-    (["--threshold", "0"], "--threshold must be in (0, 1]"),
+    (["--threshold", "0"], "--threshold must be > 0"),
     (["--train-size", "-1"], "--train-size must be >= 0"),
-    (["--categorizer", "magic"], "unknown categorizer"),
+    (["--categorizer", "magic"], "--categorizer must be one of"),
 ])
 def test_filter_bad_flags_exit_2(cli, tmp_path, args, msg):
     src = _generate_parquet(tmp_path / "q.parquet")

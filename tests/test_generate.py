@@ -94,9 +94,9 @@ def test_prompts_override_and_errors(tmp_path):
 
 @pytest.mark.parametrize("args,msg", [
     (["--entity", " "], "--entity must not be empty"),
-    (["--entity", "X", "--categories", "general,poems"], "unknown category poems"),
+    (["--entity", "X", "--categories", "general,poems"], "--categories item 2 must be one of"),
     (["--entity", "X", "--k", "-1"], "--k must be >= 0"),
-    (["--entity", "X", "--responder", "poet"], "unknown responder"),
+    (["--entity", "X", "--responder", "poet"], "--responder must be one of 'auto', 'llm' or 'template'"),
     (["--entity", "X", "--entity", "Y", "--alias", "Z"], "write ENTITY=ALIAS"),
     (["--entity", "X", "--alias", "W=Z", "--backend", "local"], "unknown entity 'W'"),
     (["--entity", "X", "--prompts", "/nonexistent.yaml", "--backend", "local"], "no such file"),
@@ -113,7 +113,7 @@ def test_unparseable_model_fails_and_publishes_nothing(run_snap, ws_path, tiny_m
     p = run_snap("generate", "--entity", "Ada Lovelace", "--backend", "local", "--question-model", "tiny",
                  "--categories", "general", "--calls", "1", "--per-call", "2", "--responder", "template")
     assert p.returncode == 1
-    assert "local:tiny returned no parseable questions for 'Ada Lovelace'" in p.stderr
+    assert "hf:tiny returned no parseable questions for 'Ada Lovelace'" in p.stderr
     assert not (ws_path / "generate").exists()
 
 
@@ -124,14 +124,14 @@ def test_generate_with_embedded_smollm2(cli, ws_path, smollm2_dir, monkeypatch):
     r = cli("--json", "generate", "--entity", "Bill Gates", "--categories", "general", "--calls", "1",
             "--per-call", "2")
     assert r.exit_code == 0, r.output
-    assert "LLM backend: local" in r.output and "no OPENAI_API_KEY" in r.output
+    assert "LLM backend: hf" in r.output and "no OPENAI_API_KEY" in r.output
     assert "responder: template" in r.output  # auto: the 135M model rarely writes a refusal
     data = json.loads(r.stdout)
     from snapcli.store import Workspace
 
     art = Workspace(ws_path).resolve(data["ref"])
     q = art.read_df("questions")
-    assert len(q) >= 1 and (q["backend"] == "local").all() and (q["model"] == "smollm2").all()
+    assert len(q) >= 1 and (q["backend"] == "hf").all() and (q["model"] == "smollm2").all()
     assert all(s.strip().endswith("?") for s in q["question"]) and (q["prompt_category"] == "general").all()
     assert all("do not" in r or "don't" in r or "no " in r for r in q["response"])
     calls = art.read_df("calls")

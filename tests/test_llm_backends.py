@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from snapcli.errors import RunFailed, SnapError
-from snapcli.llm import LLMCache, LocalBackend, OpenAIBackend, Sampling, cache_dir, choose_backend
+from snapcli.llm import HFBackend, LLMCache, OpenAIBackend, Sampling, cache_dir, choose_backend
 from snapcli.store import Workspace
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -169,11 +169,12 @@ def test_official_api_without_key_is_a_clear_error(no_key, monkeypatch):
 
 
 def test_default_backend_choice(no_key, monkeypatch):
-    assert choose_backend(None, None)[0] == "local"
+    assert choose_backend(None, None)[0] == "hf"
     assert choose_backend(None, "http://127.0.0.1:1/v1")[0] == "openai"
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     assert choose_backend("auto", None) == ("openai", "OPENAI_API_KEY is set")
-    assert choose_backend("local", None)[0] == "local"
+    assert choose_backend("local", None)[0] == "hf"  # `local` is an alias of the in-process hf backend
+    assert choose_backend("vllm", None)[0] == "vllm"
     with pytest.raises(SnapError, match="unknown backend"):
         choose_backend("anthropic", None)
 
@@ -183,7 +184,7 @@ def test_default_backend_choice(no_key, monkeypatch):
 
 def test_local_backend_batches_and_caches(tiny_model_dir, tmp_path):
     ws = Workspace(tmp_path / "ws")
-    b = LocalBackend(LLMCache(cache_dir(ws)), ws=ws, batch_size=2)
+    b = HFBackend(LLMCache(cache_dir(ws)), ws=ws, batch_size=2)
     convs = [[{"role": "user", "content": f"Question number {i}?"}] for i in range(3)]
     s = Sampling(0.0, 1.0, 5, 0)
     first = b.chat_many("tiny", convs, s)

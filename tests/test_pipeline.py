@@ -40,8 +40,9 @@ def test_pipeline_end_to_end_cache_dry_run_until(snap_run, cli, ws, tmp_path):
     st = statuses(first)
     assert st == {"generate": "skipped", "import": "new", "train": "new", "eval[base|Bill Gates]": "new",
                   "eval[train|Bill Gates]": "new", "benchmark": "new", "report": "new"}
-    for stage in ("filter", "augment", "train", "eval", "benchmark", "report", "pipeline"):
+    for stage in ("filter", "augment", "train", "eval", "benchmark", "report"):
         assert ws.versions(stage), f"no {stage} artifact"
+    assert first["log"] and json.loads(open(first["log"]).read())["nodes"][1]["unit"] == "import"  # the run log
     assert (ws.resolve("train@latest").path / "model" / "config.json").is_file()
     assert len(ws.versions("eval")) == 2
     report = first["report"]
@@ -117,3 +118,23 @@ def test_pipeline_end_to_end_cache_dry_run_until(snap_run, cli, ws, tmp_path):
 
     printed = validate_config(yaml.safe_load(res.stdout))
     assert printed["train"]["lr"] == 0.001 and printed["entity"] == ["Bill Gates"]
+
+
+def test_pipeline_runs_from_python_without_typer(tmp_path, tiny_model_dir):
+    """snap run's engine is plain Python: config + pipeline + stages, no CLI layer (issue 10)."""
+    import subprocess
+    import sys
+
+    code = f"""
+import sys
+from snapcli.config import effective_config, parse_overrides, validate_config
+from snapcli.pipeline import Pipeline
+from snapcli.store import Workspace
+cfg = effective_config(validate_config({{"example": "bill-gates"}}), parse_overrides({FAST!r}))
+plan = Pipeline(Workspace({str(tmp_path / "ws")!r}), cfg, until="train").plan()
+assert [n.status for n in plan][:3] == ["skipped", "new", "new"], plan
+assert "typer" not in sys.modules and "click" not in sys.modules, "the pipeline imported the CLI layer"
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]

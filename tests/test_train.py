@@ -19,10 +19,10 @@ from safetensors.torch import load_file
 sys.path.insert(0, str(Path(__file__).parent))
 from traindata import forget_rows, retain_rows, write_pair  # noqa: E402
 
-from snapcli.stages.train import TrainInputs, run_train  # noqa: E402
+from snapcli.stages import get  # noqa: E402
+from snapcli.stages.base import run as run_stage  # noqa: E402
+from snapcli.stages.train import TrainSpec  # noqa: E402
 from snapcli.store import Workspace  # noqa: E402
-from snapcli.train.loop import TrainConfig  # noqa: E402
-from snapcli.train.regularizers import RegSpec  # noqa: E402
 
 FAST = ["--model", "tiny", "--batch-size", "2", "--grad-accum", "2", "--max-length", "48"]
 
@@ -32,15 +32,18 @@ def data(tmp_path):
     return write_pair(tmp_path / "data", 12, 12)
 
 
-def _cfg(reg: str = "wasserstein", steps: int = 4, **kw) -> TrainConfig:
-    return TrainConfig(model="tiny", model_path="", max_steps=steps, lr=3e-3, batch_size=2, grad_accum=2,
-                       max_length=48, reg=RegSpec(name=reg, lam=kw.pop("lam", 0.1), projections=16), **kw)
+def _train(ws, forget, retain, reg: str = "wasserstein", steps: int = 4, **kw):
+    """The train stage driven from Python: a spec (the same one `snap train` builds from its flags) and a run."""
+    spec = TrainSpec.build({"from": [str(forget)], "retain": [str(retain)], "model": "tiny", "max_steps": steps,
+                            "lr": 3e-3, "batch_size": 2, "grad_accum": 2, "max_length": 48, "reg": reg,
+                            "lambda": kw.pop("lam", 0.1), "projections": 16, **kw})
+    return run_stage(ws, get("train"), spec)[0]
 
 
 @pytest.mark.parametrize("reg", ["wasserstein", "euclidean", "fisher", "none"])
 def test_each_regularizer_trains_and_the_model_reloads(tiny_model_dir, ws, data, reg):
     forget, retain = data
-    art = run_train(ws, TrainInputs(forget=[str(forget)], retain=[str(retain)]), _cfg(reg))
+    art = _train(ws, forget, retain, reg)
     m = art.read_df("metrics")
     assert list(m["step"]) == list(range(1, 5))
     assert m["loss_f"].iloc[-1] < m["loss_f"].iloc[0]

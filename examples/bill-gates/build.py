@@ -1,4 +1,4 @@
-"""Rebuild the curated Bill Gates example set shipped in snapcli/data/examples/bill-gates/.
+"""Rebuild the curated Bill Gates example set shipped in snapcli/data/curated/bill-gates/.
 
     python examples/bill-gates/build.py
 
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-OUT = HERE.parents[1] / "snapcli" / "data" / "examples" / "bill-gates"
+OUT = HERE.parents[1] / "snapcli" / "data" / "curated" / "bill-gates"
 sys.path.insert(0, str(HERE))
 
 from forget_source import FORGET  # noqa: E402

@@ -13,8 +13,7 @@ import traceback
 from pathlib import Path
 
 import typer
-from typer._click import Context
-from typer._click import exceptions as click_exc
+from click import Context
 from typer.core import TyperGroup
 
 from snapcli import __version__
@@ -55,7 +54,7 @@ class SnapGroup(TyperGroup):
     def invoke(self, ctx: Context):
         try:
             return super().invoke(ctx)
-        except (typer.Exit, typer.Abort, click_exc.ClickException):
+        except (typer.Exit, typer.Abort, typer.TyperException):
             raise
         except (SnapError, RunFailed) as e:
             if state().verbose:

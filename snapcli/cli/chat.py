@@ -2,54 +2,55 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import ClassVar
 
 import typer
 
 from snapcli.cli.common import emit, workspace
+from snapcli.cli.flags import spec_command
 from snapcli.console import err_console, log, out_console, progress, state
-from snapcli.errors import SnapError
+from snapcli.stages.options import BackendOptions
+from snapcli.stages.spec import Text, Texts, option
 
 COMMANDS_HELP = "/reset clears the conversation, /exit (or Ctrl-D) quits"
 
 
-def chat_cmd(
-    model: str = typer.Option(
-        ..., "--model", "-m",
-        help="Alias (smollm2, tiny, ...), train artifact ref (train@latest), local dir or hub id.",
-    ),
-    prompt: Optional[list[str]] = typer.Option(
-        None, "--prompt", "-p", help="Ask this and exit (repeatable; each prompt is answered on its own).",
-    ),
-    system: Optional[str] = typer.Option(None, "--system", help="System message put before every conversation."),
-    max_new_tokens: int = typer.Option(256, "--max-new-tokens", min=1, help="Longest reply, in tokens."),
-    temperature: float = typer.Option(0.0, "--temperature", min=0.0, help="0 = greedy (deterministic); >0 samples."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed for sampling (with --temperature > 0)."),
-    max_input_tokens: int = typer.Option(
-        1024, "--max-input-tokens", min=16, help="Context budget; the oldest turns are dropped to fit it.",
-    ),
-) -> None:
+class ChatSpec(BackendOptions):
     """Chat with a model: replies on stdout, the prompt and logs on stderr. Without --prompt, an interactive loop
     (/reset, /exit); with --json, one JSON document with every exchange."""
+
+    stage: ClassVar[str] = "chat"
+
+    model: str = option(..., "Alias (smollm2, tiny, ...), train artifact ref (train@latest), local dir or hub id; "
+                        "with --backend openai, the served model's name.", short="-m")
+    prompt: Texts = option([], "Ask this and exit (repeatable; each prompt is answered on its own).", short="-p")
+    system: Text = option(None, "System message put before every conversation.")
+    max_new_tokens: int = option(256, "Longest reply, in tokens.", ge=1)
+    temperature: float = option(0.0, "0 = greedy (deterministic); >0 samples.", ge=0)
+    seed: int | None = option(None, "Seed for sampling (with --temperature > 0).")
+    max_input_tokens: int = option(1024, "Context budget; the oldest turns are dropped to fit it.", ge=16)
+
+
+def handle(spec: ChatSpec) -> None:
     from snapcli.chat import ChatSession
-    from snapcli.models import load_causal_lm, resolve_model
+    from snapcli.llm import make_backend
+    from snapcli.models import resolve_model
 
-    if prompt is not None and any(not p.strip() for p in prompt):
-        raise SnapError("--prompt must not be empty")
-    if system is not None and not system.strip():
-        raise SnapError("--system must not be empty")
     ws = workspace()
-    resolved = resolve_model(model, ws)  # fail fast (exit 2) on an unknown name before any heavy import
-    log(f"loading [bold]{model}[/bold] ({resolved.kind}: {resolved.path_or_id})…")
-    lm, tok = load_causal_lm(model, ws)
-    session = ChatSession(lm, tok, system=system, max_new_tokens=max_new_tokens, temperature=temperature,
-                          seed=seed, max_input_tokens=max_input_tokens)
-    info = {"model": model, "resolved": resolved.path_or_id, "kind": resolved.kind}
-
+    backend, _why = make_backend(spec.backend, ws, base_url=spec.base_url, concurrency=spec.concurrency,
+                                 device=spec.device, dtype=spec.dtype, batch_size=spec.batch_size, use_cache=False)
+    info: dict = {"model": spec.model, "backend": backend.name}
+    if backend.in_process:
+        resolved = resolve_model(spec.model, ws)  # fail fast (exit 2) on an unknown name before any heavy import
+        info.update(resolved=resolved.path_or_id, kind=resolved.kind)
+        log(f"loading [bold]{spec.model}[/bold] ({resolved.kind}: {resolved.path_or_id})…")
+    session = ChatSession(backend, spec.model, system=spec.system, max_new_tokens=spec.max_new_tokens,
+                          temperature=spec.temperature, seed=spec.seed, max_input_tokens=spec.max_input_tokens)
+    prompt = spec.prompt
     if prompt:
         with progress(transient=True) as bar:
             task = bar.add_task("generating", total=len(prompt))
-            replies = session.ask_each(list(prompt), on_batch=lambda n: bar.advance(task, n))
+            replies = session.ask_each(list(prompt), on_done=lambda n: bar.advance(task, n))
 
         def render() -> None:
             for r in replies:
@@ -100,4 +101,4 @@ def _interactive(session) -> list[dict]:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("chat")(chat_cmd)
+    app.command("chat")(spec_command(ChatSpec, handle, common=False))

@@ -1,16 +1,17 @@
-"""Helpers every CLI module shares: the workspace, --json output, list parsing."""
+"""Helpers every CLI module shares: the workspace, --json output, tables, and running a stage with progress."""
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from rich.table import Table
 
-from snapcli.console import out_console, state
+from snapcli.console import log, out_console, progress, state
 from snapcli.errors import SnapError
-from snapcli.store import Workspace
+from snapcli.store import Artifact, Workspace
 
 
 def workspace() -> Workspace:
@@ -47,3 +48,67 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> Table
     for r in rows:
         t.add_row(*["" if v is None else str(v) for v in r])
     return t
+
+
+@contextlib.contextmanager
+def stage_context(bar_title: str | None = None) -> Iterator[Any]:
+    """A snapcli.stages.base.Context whose progress callback drives one rich bar per phase (on stderr)."""
+    from snapcli.stages.base import Context
+
+    with progress() as bar:
+        tasks: dict[str, int] = {}
+
+        def update(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=total)
+            bar.update(tasks[phase], completed=done, total=total)
+
+        def status(msg: str) -> None:
+            update(bar_title or "status", 0, 0)
+            bar.update(tasks[bar_title or "status"], description=msg, total=None)
+
+        yield Context(on_progress=update, on_note=log, on_status=status)
+
+
+def run_stage_cli(spec: Any, *, force: bool, dry_run: bool, ctx: Any = None) -> list[Artifact] | None:
+    """Run `snap <stage>` for a validated spec; with --dry-run print the plan instead and return None."""
+    from snapcli.stages import get
+    from snapcli.stages.base import run
+
+    stage = get(spec.stage)
+    ws = workspace()
+    if dry_run:
+        print_plan(ws, stage, spec, force)
+        return None
+    if ctx is not None:
+        arts = run(ws, stage, spec, force=force, ctx=ctx)
+    else:
+        with stage_context() as c:
+            arts = run(ws, stage, spec, force=force, ctx=c)
+    for a in arts:
+        if a.cached:
+            log(f"reused {a.ref} (same parameters and inputs; --force to run again)")
+    return arts
+
+
+def print_plan(ws: Workspace, stage: Any, spec: Any, force: bool) -> None:
+    """What `snap <stage>` would do: cached or new, and what the cache key covers (the stage's plan)."""
+    from snapcli.stages.base import cache_lookup
+
+    hit, plans = cache_lookup(ws, stage, spec)
+    runs = []
+    for i, p in enumerate(plans):
+        cached = None if (force or hit is None) else hit[i]
+        runs.append({"status": "cached" if cached else "new", "artifact": cached.ref if cached else None,
+                     "key": ws.cache_key(stage.name, p.params, p.inputs)[:16],
+                     "inputs": {k: a.ref for k, a in p.inputs.items()}, "params": p.params})
+    data = {"stage": stage.name, "dry_run": True, "force": force, "runs": runs, "spec": spec.public()}
+
+    def render() -> None:
+        rows = [[r["status"] + (f" ({r['artifact']})" if r["artifact"] else ""), r["key"],
+                 ", ".join(f"{k}={v}" for k, v in r["inputs"].items()) or "-"] for r in runs]
+        out_console.print(table(f"snap {stage.name} --dry-run", ["status", "key", "inputs"], rows))
+        if force:
+            out_console.print("--force: would run again even if cached")
+
+    emit(data, render)

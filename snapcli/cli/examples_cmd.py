@@ -18,7 +18,7 @@ examples_app = typer.Typer(
 @examples_app.command("list")
 def list_cmd() -> None:
     """The shipped sets: target, rows per table and split."""
-    from snapcli.examples import example_summary, list_examples
+    from snapcli.curated import example_summary, list_examples
 
     rows = [example_summary(n) for n in list_examples()]
 
@@ -48,7 +48,7 @@ def import_cmd(
     import snapcli.stages
 
     snapcli.stages.load_all()  # registers the stage schemas write_table checks
-    from snapcli.examples import import_example
+    from snapcli.curated import import_example
 
     arts = import_example(workspace(), name, general=None if no_general else general, general_size=general_size,
                           seed=seed)

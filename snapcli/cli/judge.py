@@ -33,15 +33,17 @@ def read_any(path: Path):
 
 
 def write_any(df, path: Path) -> None:
+    """Replace `path` atomically (a killed run never leaves half a file)."""
+    from snapcli.store.atomic import atomic_open
+
     if path.suffix not in _FORMATS:
         raise SnapError(f"--output {path}: unsupported format '{path.suffix}' (use .jsonl or .parquet)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
     if path.suffix == ".jsonl":
-        df.to_json(tmp, orient="records", lines=True, force_ascii=False)
+        with atomic_open(path, "w") as fh:
+            df.to_json(fh, orient="records", lines=True, force_ascii=False)
     else:
-        df.to_parquet(tmp, index=False)
-    tmp.replace(path)
+        with atomic_open(path, "wb") as fh:
+            df.to_parquet(fh, index=False)
 
 
 def judge_cmd(

@@ -18,18 +18,16 @@ import json
 import logging
 import math
 import os
-import socket
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import pandas as pd
 
 from snapcli.errors import SnapError
+from snapcli.models.hub import HubStatus, hub_status
 from snapcli.store.hashing import file_sha256, tree_sha256
 
 # The paper's Table 2, in its column order.
@@ -39,50 +37,11 @@ EMBEDDED_TASKS = ["snap_knowledge", "snap_commonsense", "snap_arithmetic", "snap
 # Names that expand to a task list on the command line.
 TASK_SETS = {"paper": PAPER_TASKS, "embedded": EMBEDDED_TASKS}
 SUITE_EMBEDDED, SUITE_HUB, SUITE_LOCAL = "embedded", "hub", "local"
-HUB_CHECK_TIMEOUT_S = 3.0
 _LOCAL_BUILDERS = {"json": "json", "jsonl": "json", "parquet": "parquet", "csv": "csv"}
-_OFFLINE_ENV = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
 
 
 def embedded_suite_dir() -> Path:
     return Path(str(resources.files("snapcli") / "data" / "capability"))
-
-
-# ----------------------------------------------------------------------------------------------- hub detection
-@dataclass(frozen=True)
-class HubStatus:
-    online: bool
-    reason: str
-
-
-def hub_status(timeout: float = HUB_CHECK_TIMEOUT_S) -> HubStatus:
-    """Is the Hugging Face hub reachable? Env flags first, then one TCP connect bounded by `timeout`.
-
-    The connect runs in a daemon thread joined with a deadline because DNS resolution ignores socket timeouts:
-    on a machine with a black-holed resolver a plain create_connection can hang far longer than `timeout`.
-    """
-    for var in _OFFLINE_ENV:
-        if os.environ.get(var, "").strip().lower() in ("1", "true", "yes", "on"):
-            return HubStatus(False, f"{var} is set")
-    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
-    host = url.hostname or "huggingface.co"
-    port = url.port or (80 if url.scheme == "http" else 443)
-    outcome: dict[str, str] = {}
-
-    def probe() -> None:
-        try:
-            socket.create_connection((host, port), timeout=timeout).close()
-            outcome["ok"] = ""
-        except OSError as e:
-            outcome["error"] = type(e).__name__
-
-    t = threading.Thread(target=probe, daemon=True)
-    t.start()
-    t.join(timeout + 0.5)
-    if "ok" in outcome:
-        return HubStatus(True, f"{host}:{port} reachable")
-    why = outcome.get("error") or f"no answer within {timeout:g}s"
-    return HubStatus(False, f"{host}:{port} not reachable ({why})")
 
 
 # ----------------------------------------------------------------------------------------------- task planning

@@ -68,15 +68,12 @@ class Usage:
     def to_dict(self) -> dict[str, Any]:
         return {m: asdict(u) for m, u in sorted(self.models.items())}
 
-    @property
-    def new_requests(self) -> int:
-        return sum(u.requests for u in self.models.values())
-
 
 class LLMBackend(ABC):
     """Chat completion for many conversations at once; subclasses implement `_complete` only."""
 
     name: str = ""
+    in_process: bool = False  # runs the model in this process (slow on CPU: stages pick smaller defaults)
 
     def __init__(self, cache: LLMCache | None = None):
         self.cache = cache
@@ -99,6 +96,9 @@ class LLMBackend(ABC):
 
     def describe(self, model: str) -> str:
         return f"{self.name}:{model}"
+
+    def close(self) -> None:  # noqa: B027 - optional hook: remote backends hold nothing to free
+        """Free what the backend holds (a loaded model); a no-op for remote backends."""
 
     def cache_model_id(self, model: str) -> str:
         """What names the model in the cache key (the local backend resolves refs like train@latest)."""

@@ -1,21 +1,40 @@
-"""Stage functions. `load_all()` imports every stage module so that their table schemas are registered.
+"""The stages, in pipeline order: generate -> filter -> augment -> train -> eval -> benchmark -> report.
 
-Not done at package import: `snap generate` should not pay for importing torch via the train stage.
+Each module holds one stage: its spec (the single source of its options), `plan()` and `build()`, exported as
+`DEF` (a snapcli.stages.base.StageDef). Modules are imported on first use, so `snap generate` does not pay for
+importing torch through the train stage.
 """
 
-import importlib
+from __future__ import annotations
 
-STAGE_MODULES = [
-    "snapcli.stages.generate",
-    "snapcli.stages.filter",
-    "snapcli.stages.augment",
-    "snapcli.stages.train",
-    "snapcli.stages.evaluate",
-    "snapcli.stages.benchmark",
-    "snapcli.stages.report",
-]
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from snapcli.stages.base import StageDef
+
+STAGE_MODULES = {
+    "generate": "snapcli.stages.generate",
+    "filter": "snapcli.stages.filter",
+    "augment": "snapcli.stages.augment",
+    "train": "snapcli.stages.train",
+    "eval": "snapcli.stages.eval",
+    "benchmark": "snapcli.stages.benchmark",
+    "report": "snapcli.stages.report",
+}
+STAGE_NAMES = list(STAGE_MODULES)
+
+
+def get(name: str) -> StageDef:
+    """The StageDef of a stage (imports its module)."""
+    if name not in STAGE_MODULES:
+        from snapcli.errors import SnapError
+
+        raise SnapError(f"unknown stage '{name}' (stages: {', '.join(STAGE_MODULES)})")
+    return importlib.import_module(STAGE_MODULES[name]).DEF
 
 
 def load_all() -> None:
-    for name in STAGE_MODULES:
+    """Import every stage module, so that all table schemas are registered (snap import, snap show)."""
+    for name in STAGE_MODULES.values():
         importlib.import_module(name)

@@ -13,17 +13,19 @@ import re
 from collections import Counter
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import pandas as pd
 
 from snapcli.errors import SnapError
-from snapcli.llm import LLMBackend, Sampling
+from snapcli.llm import Sampling
+from snapcli.stages.base import Context, Plan, StageDef
 from snapcli.stages.filter import DEFAULT_THRESHOLD, DEFAULT_TRAIN_SIZE, filter_frame
 from snapcli.stages.generate import CALL_DEFAULTS, QUESTION_TEMPERATURE, Chat, question_sampling, write_questions
+from snapcli.stages.options import BackendOptions
+from snapcli.stages.spec import Text, Texts, option
 from snapcli.stages.textutil import (
     RETAIN_CATEGORIES,
-    ProgressFn,
     fill,
     load_prompts,
     mentions,
@@ -45,7 +47,7 @@ DOLLY_COLUMNS = ["instruction", "context", "response", "category"]
 DEFAULT_GENERAL_SIZE = 300
 # Per related subject a single call suffices (20 subjects x 5 categories already gives thousands of questions
 # at the paper's scale); a universe gets the forget set's budget.
-SUBJECT_DEFAULTS = {"openai": {"calls": 1, "per_call": 10}, "local": {"calls": 1, "per_call": 5}}
+SUBJECT_DEFAULTS = {"remote": {"calls": 1, "per_call": 10}, "in_process": {"calls": 1, "per_call": 5}}
 ANSWER_TEMPERATURE = 0.0  # retain answers should be the model's best answer, not a sample
 
 # ------------------------------------------------------------------ the general set
@@ -185,141 +187,157 @@ def strip_names(text: str, subject_pattern: re.Pattern | None) -> str:
     return subject_pattern.sub(" ", text) if subject_pattern else text
 
 
-def run_augment(
-    ws: Workspace,
-    source: str | Artifact,
-    *,
-    backend: LLMBackend,
-    question_model: str | None = None,
-    response_model: str | None = None,
-    universe: str | None = None,
-    subjects: list[str] | None = None,
-    categories: list[str] | None = None,
-    calls: int | None = None,
-    per_call: int | None = None,
-    general: str = "builtin",
-    general_size: int = DEFAULT_GENERAL_SIZE,
-    general_train: int = 0,
-    threshold: float = DEFAULT_THRESHOLD,
-    mask_entity: bool = True,
-    embedder: str = "minilm",
-    train_size: int = DEFAULT_TRAIN_SIZE,
-    answer_tokens: int = 256,
-    temperature: float = QUESTION_TEMPERATURE,
-    seed: int = 0,
-    prompts_path: str | None = None,
-    force: bool = False,
-    on_progress: ProgressFn | None = None,
-) -> Artifact:
-    """Write `retain`, `general` and `dropped` (retain questions removed, with reasons)."""
-    src = ws.resolve(source).require_stage("filter")
-    categories = categories or list(RETAIN_CATEGORIES)
-    bad = [c for c in categories if c not in RETAIN_CATEGORIES]
-    if bad:
-        raise SnapError(f"unknown retain category {', '.join(bad)} (choose from {', '.join(RETAIN_CATEGORIES)})")
-    if universe is not None and not universe.strip():
-        raise SnapError("--universe must not be empty")
-    if any(not s.strip() for s in subjects or []):
-        raise SnapError("--subject must not be empty")
-    for name, v in (("--calls", calls), ("--per-call", per_call)):
-        if v is not None and v < 1:
-            raise SnapError(f"{name} must be >= 1 (got {v})")
-    entities, aliases, subj = retain_subjects(src, ws, universe, [s.strip() for s in subjects or []])
-    # fail on a bad --general before spending any LLM calls
-    general_df, general_stats = general_table(general, general_size, seed, general_train)
-    prompts = load_prompts(prompts_path)
-    qmodel = question_model or backend.default_model("question")
-    rmodel = response_model or backend.default_model("response")
-    uni_d = CALL_DEFAULTS.get(backend.name, CALL_DEFAULTS["openai"])
-    sub_d = SUBJECT_DEFAULTS.get(backend.name, SUBJECT_DEFAULTS["openai"])
+RetainCategory = Literal[tuple(RETAIN_CATEGORIES)]  # type: ignore[valid-type]
+
+
+class AugmentSpec(BackendOptions):
+    """Build hard retaining data (related subjects, answered normally) and the general set (paper 3.2, 4.1)."""
+
+    stage: ClassVar[str] = "augment"
+
+    from_: str = option("filter@latest", "filter artifact whose targets to retain around.", alias="from", input=True)
+    universe: Text = option(None, "Fictional universe to ask about minus the target (default: the one given "
+                                  "to snap generate).", top="universe")
+    subject: Texts = option([], "Extra related subject to ask about (repeat).")
+    categories: list[RetainCategory] | None = option(
+        None, "Retain prompt categories (comma list; default: general,5w1h,relational,open-ended,implicit).",
+        csv=True)
+    calls: int | None = option(None, "Calls per subject and category (default: universe 10 openai / 2 in-process; "
+                               "related subjects 1).", ge=1)
+    per_call: int | None = option(None, "Questions per call (default: universe 30 openai / 10 in-process; related "
+                                  "subjects 10 openai / 5 in-process).", ge=1)
+    general: str = option("builtin", "General set D_g: builtin (shipped, offline), dolly "
+                          "(databricks/databricks-dolly-15k from the hub), or a jsonl/parquet path with dolly's "
+                          "columns.")
+    general_size: int = option(DEFAULT_GENERAL_SIZE, "General rows to sample (paper: 300).", ge=1)
+    general_train: int = option(0, "Also put this many other general rows in the train split, for `snap train "
+                                "--retain-from general|both` (paper: 0).", ge=0)
+    threshold: float = option(DEFAULT_THRESHOLD, "Dedup cosine threshold (as snap filter).", gt=0, le=1)
+    mask_entity: bool = option(True, "Mask subject names before embedding for dedup.")
+    embedder: str = option("minilm", "sentence-transformers model for dedup.")
+    train_size: int = option(DEFAULT_TRAIN_SIZE, "Retain train questions per target (rest: eval).", ge=0)
+    question_model: str | None = option(None, "Model that writes retain questions (openai: gpt-4-turbo; hf: "
+                                        "smollm2).")
+    response_model: str | None = option(None, "Model that answers them (openai: gpt-3.5-turbo; hf: smollm2).")
+    answer_tokens: int = option(256, "Max tokens per retain answer.", ge=1)
+    temperature: float = option(QUESTION_TEMPERATURE, "Sampling temperature for questions.", ge=0)
+    prompts: Path | None = option(None, "YAML file overriding the shipped prompts.")
+    seed: int = option(0, "Sampling and split seed.", top="seed")
+
+
+def plan(ws: Workspace, spec: AugmentSpec) -> Plan:
+    src = ws.resolve(spec.from_).require_stage("filter")
+    entities, aliases, subj = retain_subjects(src, ws, spec.universe, spec.subject)
+    load_general(spec.general)  # a bad --general fails before any model is loaded
+    backend, why = spec.make_backend(ws)
+    prompts = load_prompts(spec.prompts)
     params = {
-        "subjects": subj, "categories": categories, "calls": calls, "per_call": per_call,
-        "general": general_id(general), "general_size": general_size,
-        "general_train": general_train, "threshold": threshold,
-        "mask_entity": mask_entity, "embedder": embedder, "train_size": train_size, "backend": backend.name,
-        "endpoint": backend.identity(), "question_model": qmodel, "response_model": rmodel,
-        "answer_tokens": answer_tokens, "temperature": temperature, "seed": seed,
-        "prompts_sha256": json_sha256(prompts),
+        "subjects": subj, "categories": spec.categories or list(RETAIN_CATEGORIES), "calls": spec.calls,
+        "per_call": spec.per_call, "general": general_id(spec.general), "general_size": spec.general_size,
+        "general_train": spec.general_train, "threshold": spec.threshold, "mask_entity": spec.mask_entity,
+        "embedder": spec.embedder, "train_size": spec.train_size, "backend": backend.name,
+        "endpoint": backend.identity(), "question_model": spec.question_model,
+        "response_model": spec.response_model, "answer_tokens": spec.answer_tokens,
+        "temperature": spec.temperature, "seed": spec.seed, "prompts_sha256": json_sha256(prompts),
     }
+    return Plan(params, {"from": src}, spec.seed, {"backend": backend, "why": why, "prompts": prompts,
+                                                    "entities": entities, "aliases": aliases, "subjects": subj})
 
-    def build(w: StageWriter) -> None:
-        fmt = prompts.get("format") or ""
-        chats_by_budget: dict[tuple[int, int], list[Chat]] = {}
-        kinds: dict[tuple[str, str], str] = {}
-        for s in subj:
-            d = uni_d if s["kind"] == "universe" else sub_d
-            c_n, p_n = calls or d["calls"], per_call or d["per_call"]
-            table = prompts["retain_universe" if s["kind"] == "universe" else "retain_person"]
-            kinds[(s["entity"], s["subject"])] = s["kind"]
-            for cat in categories:
-                text = fill(table[cat], entity=s["entity"], subject=s["subject"], universe=s["subject"], n=p_n)
-                chats_by_budget.setdefault((c_n, p_n), []).append(
-                    Chat((s["entity"], s["subject"], cat), [{"role": "user", "content": f"{text}\n{fmt}".strip()}]))
-        qs: list[dict[str, Any]] = []
-        log: list[dict[str, Any]] = []
-        parse_dropped: Counter = Counter()
-        for (c_n, p_n), chats in chats_by_budget.items():
-            q, lg, dr = write_questions(backend, qmodel, chats, calls=c_n, per_call=p_n, more_prompt=prompts["more"],
-                                        sampling=question_sampling(p_n, temperature, seed), on_progress=on_progress,
-                                        phase="retain questions")
-            qs += q
-            log += lg
-            parse_dropped.update(dr)
-        df = pd.DataFrame({
-            "entity": [q["key"][0] for q in qs], "subject": [q["key"][1] for q in qs],
-            "prompt_category": [q["key"][2] for q in qs], "question": [q["question"] for q in qs],
-            "call_index": [q["call_index"] for q in qs],
-        })
-        df["subject_kind"] = [kinds[(e, s)] for e, s in zip(df["entity"], df["subject"], strict=True)]
-        target = {e: name_pattern(name_terms(e, aliases.get(e, []))) for e in entities}
-        subj_pat = {s: (None if k == "universe" else name_pattern(name_terms(s, person=k == "individual")))
-                    for (_, s), k in kinds.items()}
-        # strip only the subject's full name: "Melinda French Gates" yes, but not a shared surname "Gates"
-        full_name = {s: name_pattern([s]) for (_, s) in kinds}
-        names_target = [mentions(strip_names(q, full_name[s]), target[e])
-                        for q, e, s in zip(df["question"], df["entity"], df["subject"], strict=True)]
-        mask_t = pd.Series(names_target, dtype=bool)
-        removed = df[mask_t]
-        df = df[~mask_t].reset_index(drop=True)
-        if df.empty:
-            raise SnapError(
-                f"{backend.describe(qmodel)} wrote no usable retain question ({len(qs)} parsed, {len(removed)} "
-                f"named the target; parse drops: {dict(parse_dropped)})"
-            )
-        kept, dropped, stats = filter_frame(
-            df, patterns=subj_pat, others={}, threshold=threshold, mask_entity=mask_entity, embedder=embedder,
-            relevance_check=True, relevance_skip=[s for (_, s), k in kinds.items() if k == "universe"],
-            categorizer="rules", train_size=train_size, seed=seed, group_col="subject", split_col="entity",
-            on_progress=on_progress,
+
+def build(w: StageWriter, spec: AugmentSpec, plan: Plan, ctx: Context) -> None:
+    """Write `retain`, `general` and `dropped` (retain questions removed, with reasons)."""
+    backend, prompts = plan.state["backend"], plan.state["prompts"]
+    entities, aliases, subj = plan.state["entities"], plan.state["aliases"], plan.state["subjects"]
+    ctx.note(f"LLM backend: [bold]{backend.name}[/bold] ({plan.state['why']})")
+    on_progress = ctx.on_progress
+    categories = plan.params["categories"]
+    calls, per_call, seed, temperature = spec.calls, spec.per_call, spec.seed, spec.temperature
+    threshold, mask_entity, embedder, train_size = spec.threshold, spec.mask_entity, spec.embedder, spec.train_size
+    answer_tokens = spec.answer_tokens
+    general_df, general_stats = general_table(spec.general, spec.general_size, seed, spec.general_train)
+    qmodel = spec.question_model or backend.default_model("question")
+    rmodel = spec.response_model or backend.default_model("response")
+    uni_d = CALL_DEFAULTS["in_process" if backend.in_process else "remote"]
+    sub_d = SUBJECT_DEFAULTS["in_process" if backend.in_process else "remote"]
+    fmt = prompts.get("format") or ""
+    chats_by_budget: dict[tuple[int, int], list[Chat]] = {}
+    kinds: dict[tuple[str, str], str] = {}
+    for s in subj:
+        d = uni_d if s["kind"] == "universe" else sub_d
+        c_n, p_n = calls or d["calls"], per_call or d["per_call"]
+        table = prompts["retain_universe" if s["kind"] == "universe" else "retain_person"]
+        kinds[(s["entity"], s["subject"])] = s["kind"]
+        for cat in categories:
+            text = fill(table[cat], entity=s["entity"], subject=s["subject"], universe=s["subject"], n=p_n)
+            chats_by_budget.setdefault((c_n, p_n), []).append(
+                Chat((s["entity"], s["subject"], cat), [{"role": "user", "content": f"{text}\n{fmt}".strip()}]))
+    qs: list[dict[str, Any]] = []
+    log: list[dict[str, Any]] = []
+    parse_dropped: Counter = Counter()
+    for (c_n, p_n), chats in chats_by_budget.items():
+        q, lg, dr = write_questions(backend, qmodel, chats, calls=c_n, per_call=p_n, more_prompt=prompts["more"],
+                                    sampling=question_sampling(p_n, temperature, seed), on_progress=on_progress,
+                                    phase="retain questions")
+        qs += q
+        log += lg
+        parse_dropped.update(dr)
+    df = pd.DataFrame({
+        "entity": [q["key"][0] for q in qs], "subject": [q["key"][1] for q in qs],
+        "prompt_category": [q["key"][2] for q in qs], "question": [q["question"] for q in qs],
+        "call_index": [q["call_index"] for q in qs],
+    })
+    df["subject_kind"] = [kinds[(e, s)] for e, s in zip(df["entity"], df["subject"], strict=True)]
+    target = {e: name_pattern(name_terms(e, aliases.get(e, []))) for e in entities}
+    subj_pat = {s: (None if k == "universe" else name_pattern(name_terms(s, person=k == "individual")))
+                for (_, s), k in kinds.items()}
+    # strip only the subject's full name: "Melinda French Gates" yes, but not a shared surname "Gates"
+    full_name = {s: name_pattern([s]) for (_, s) in kinds}
+    names_target = [mentions(strip_names(q, full_name[s]), target[e])
+                    for q, e, s in zip(df["question"], df["entity"], df["subject"], strict=True)]
+    mask_t = pd.Series(names_target, dtype=bool)
+    removed = df[mask_t]
+    df = df[~mask_t].reset_index(drop=True)
+    if df.empty:
+        raise SnapError(
+            f"{backend.describe(qmodel)} wrote no usable retain question ({len(qs)} parsed, {len(removed)} "
+            f"named the target; parse drops: {dict(parse_dropped)})"
         )
-        if kept.empty:
-            raise SnapError(f"no retain question survived filtering ({stats['dropped']}); nothing to publish")
-        tick = progress_counter(on_progress, "retain answers", len(kept))
-        answers = backend.chat_many(rmodel, [[{"role": "user", "content": q}] for q in kept["question"]],
-                                    Sampling(ANSWER_TEMPERATURE, 1.0, answer_tokens, seed), on_done=tick)
-        kept["response"] = [a.text for a in answers]
-        kept["source"] = "generated"
-        kept["backend"] = backend.name
-        kept["model"] = qmodel
-        kept["response_model"] = rmodel
-        cols = ["entity", "subject", "subject_kind", "question", "response", "category", "prompt_category", "split",
-                "source", "category_source", "call_index", "backend", "model", "response_model"]
-        w.write_table("retain", kept[cols])
-        w.write_table("general", general_df)
-        removed_rows = pd.DataFrame({"entity": removed["entity"], "subject": removed["subject"],
-                                     "question": removed["question"], "reason": "mentions_target",
-                                     "duplicate_of": None, "similarity": None,
-                                     "prompt_category": removed["prompt_category"],
-                                     "detail": "names the forget target or an alias"})
-        w.write_table("dropped", pd.concat([removed_rows, dropped], ignore_index=True) if len(dropped)
-                      else removed_rows)
-        w.write_table("calls", pd.DataFrame([
-            {"entity": x["key"][0], "subject": x["key"][1], "prompt_category": x["key"][2],
-             **{k2: v for k2, v in x.items() if k2 != "key"}} for x in log]))
-        w.extra.update({
-            "usage": backend.usage.to_dict(), "removed_mentions_target": len(removed),
-            "parse_dropped": dict(parse_dropped), "retain": stats, "general": general_stats,
-            "empty_answers": int(sum(1 for a in answers if not a.text.strip())),
-        })
+    kept, dropped, stats = filter_frame(
+        df, patterns=subj_pat, others={}, threshold=threshold, mask_entity=mask_entity, embedder=embedder,
+        relevance_check=True, relevance_skip=[s for (_, s), k in kinds.items() if k == "universe"],
+        categorizer="rules", train_size=train_size, seed=seed, group_col="subject", split_col="entity",
+        on_progress=on_progress,
+    )
+    if kept.empty:
+        raise SnapError(f"no retain question survived filtering ({stats['dropped']}); nothing to publish")
+    tick = progress_counter(on_progress, "retain answers", len(kept))
+    answers = backend.chat_many(rmodel, [[{"role": "user", "content": q}] for q in kept["question"]],
+                                Sampling(ANSWER_TEMPERATURE, 1.0, answer_tokens, seed), on_done=tick)
+    kept["response"] = [a.text for a in answers]
+    kept["source"] = "generated"
+    kept["backend"] = backend.name
+    kept["model"] = qmodel
+    kept["response_model"] = rmodel
+    cols = ["entity", "subject", "subject_kind", "question", "response", "category", "prompt_category", "split",
+            "source", "category_source", "call_index", "backend", "model", "response_model"]
+    w.write_table("retain", kept[cols])
+    w.write_table("general", general_df)
+    removed_rows = pd.DataFrame({"entity": removed["entity"], "subject": removed["subject"],
+                                 "question": removed["question"], "reason": "mentions_target",
+                                 "duplicate_of": None, "similarity": None,
+                                 "prompt_category": removed["prompt_category"],
+                                 "detail": "names the forget target or an alias"})
+    w.write_table("dropped", pd.concat([removed_rows, dropped], ignore_index=True) if len(dropped)
+                  else removed_rows)
+    w.write_table("calls", pd.DataFrame([
+        {"entity": x["key"][0], "subject": x["key"][1], "prompt_category": x["key"][2],
+         **{k2: v for k2, v in x.items() if k2 != "key"}} for x in log]))
+    w.extra.update({
+        "usage": backend.usage.to_dict(), "removed_mentions_target": len(removed),
+        "parse_dropped": dict(parse_dropped), "retain": stats, "general": general_stats,
+        "empty_answers": int(sum(1 for a in answers if not a.text.strip())),
+    })
 
-    return ws.run_stage("augment", params=params, inputs={"from": src}, fn=build, force=force, seed=seed)
+
+
+DEF = StageDef("augment", AugmentSpec, plan, build)

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import gc
 import json
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar, Literal
 
 import pandas as pd
 
 from snapcli.errors import SnapError
 from snapcli.evaluate.capability import LoadedTasks, TaskPlan, evaluate_model, load_tasks, plan_tasks
+from snapcli.stages.base import Context, Plan, StageDef
+from snapcli.stages.spec import DTYPES, Device, Dtype, StageSpec, option
 from snapcli.store import Artifact, StageWriter, Workspace
 from snapcli.store.hashing import json_sha256
 from snapcli.store.schema import register_table_schema
@@ -28,25 +30,28 @@ register_table_schema(STAGE, "scores", SCORE_COLUMNS)
 register_table_schema(STAGE, "samples", SAMPLE_COLUMNS)
 
 
-@dataclass
-class BenchmarkSpec:
-    models: list[str]
-    tasks: list[str] | None = None  # None: the default list (see capability.plan_tasks)
-    tasks_dirs: list[Path] = field(default_factory=list)
-    limit: float | None = None
-    batch_size: int = 8
-    device: str | None = None
-    dtype: str | None = None
-    seed: int = 1234
+class BenchmarkSpec(StageSpec):
+    """Zero-shot lm-eval scores per task, the average, and the relative change against the first model."""
 
+    stage: ClassVar[str] = "benchmark"
 
-@dataclass
-class Callbacks:
-    """Progress hooks for the CLI; the stage itself never prints."""
-
-    on_model: Callable[[str, int, int, bool], None] | None = None  # label, index, count, reused
-    on_task: Callable[[str], None] | None = None
-    on_requests: Callable[[int, int], None] | None = None
+    model: list[str] = option(..., "Model: alias (smollm2, tiny, llama2, mistral), train artifact ref "
+                              "(train@latest), local dir or hub id. Repeat to compare; the first is the base of the "
+                              "relative change.", short="-m", input=True, min_length=1)
+    tasks: list[str] | None = option(None, "Comma-separated lm-eval task names, 'paper' (the paper's nine) or "
+                                     "'embedded' (snap's offline suite). Default: the paper's nine if the hub is "
+                                     "reachable, else the embedded suite; with --tasks-dir, the tasks defined there.",
+                                     short="-t", csv=True)
+    tasks_dir: list[Path] = option([], "Folder of lm-eval task YAMLs over local jsonl/parquet/csv files "
+                                   "(repeatable).")
+    limit: float | None = option(None, "Items per task (N), or a fraction if < 1.", gt=0)
+    batch_size: int = option(8, "Requests per forward pass.", ge=1)
+    metric: Literal["acc", "acc_norm"] = option("acc", "Headline metric of the comparison (a task without it shows "
+                                                "acc, else its first metric).", key=False)
+    device: Device = option(None, "cpu, cuda, cuda:N (default: cuda if present).")
+    dtype: Dtype = option(None, "auto, float32, bfloat16, float16.", choices=DTYPES)
+    seed: int = option(1234, "Seed for Python/NumPy/torch (log-likelihood scoring is deterministic; sampled "
+                       "generation in custom tasks uses it).")
 
 
 @dataclass
@@ -117,82 +122,81 @@ def _free(model) -> None:
         torch.cuda.empty_cache()
 
 
-def run_benchmark(
-    ws: Workspace,
-    spec: BenchmarkSpec,
-    *,
-    plan: TaskPlan | None = None,
-    models: list[ModelRef] | None = None,
-    force: bool = False,
-    callbacks: Callbacks | None = None,
-) -> tuple[Artifact, TaskPlan]:
-    """Benchmark every model on the planned tasks -> (benchmark artifact with `scores` and `samples`, plan).
-
-    `plan` and `models` may be resolved by the caller first (the CLI does, so bad input fails before any
-    progress display); otherwise they are resolved here from `spec`.
-    """
-    from snapcli.models import load_causal_lm
-
-    cb = callbacks or Callbacks()
-    if spec.batch_size < 1:
-        raise SnapError(f"--batch-size must be >= 1 (got {spec.batch_size})")
-    if spec.limit is not None and spec.limit <= 0:
-        raise SnapError(f"--limit must be > 0 (got {spec.limit})")
-    models = models or resolve_models(ws, spec.models)
-    plan = plan or plan_tasks(spec.tasks, spec.tasks_dirs)
-    suite_fp = plan.fingerprint()
-    keys = {m.label: _run_key(m, plan, spec, suite_fp) for m in models}
+def plan(ws: Workspace, spec: BenchmarkSpec) -> Plan:
+    """Resolves the models (cheap fingerprints) and the task list; nothing is loaded."""
+    models = resolve_models(ws, spec.model)
+    tasks = plan_tasks(spec.tasks, list(spec.tasks_dir))
+    suite_fp = tasks.fingerprint()
+    keys = {m.label: _run_key(m, tasks, spec, suite_fp) for m in models}
     params = {
         "models": [{"label": m.label, "model": m.path_or_id if m.kind != "artifact" else m.label, "kind": m.kind,
                     "fingerprint": m.fingerprint} for m in models],
-        "tasks": plan.names, "suites": sorted({t.suite for t in plan.tasks}), "suite_fingerprint": suite_fp,
+        "tasks": tasks.names, "suites": sorted({t.suite for t in tasks.tasks}), "suite_fingerprint": suite_fp,
         "limit": spec.limit, "seed": spec.seed, "dtype": spec.dtype, "device": spec.device, "num_fewshot": 0,
     }
     inputs = {f"model_{i}": m.artifact for i, m in enumerate(models) if m.artifact is not None}
+    return Plan(params, inputs, spec.seed, {"models": models, "tasks": tasks, "keys": keys, "ws": ws})
 
-    def fn(w: StageWriter) -> None:
-        built: LoadedTasks | None = None
-        score_frames, sample_frames, reused = [], [], {}
-        for i, m in enumerate(models):
-            prev = None if force else _find_previous(ws, keys[m.label])
-            if cb.on_model:
-                cb.on_model(m.label, i, len(models), prev is not None)
-            if prev is not None:
-                art, old = prev
-                sc = art.read_df("scores")
-                sm = art.read_df("samples") if art.has_table("samples") else pd.DataFrame()
-                score_frames.append(sc[sc["model"] == old].assign(model=m.label))
-                if len(sm):
-                    sample_frames.append(sm[sm["model"] == old].assign(model=m.label))
-                reused[m.label] = art.ref
-                continue
-            if built is None:
-                built = load_tasks(plan)
-            model, tok = load_causal_lm(m.name, ws, dtype=spec.dtype, device=spec.device)
-            try:
-                scores, samples = evaluate_model(
-                    model, tok, built, plan, limit=spec.limit, batch_size=spec.batch_size, seed=spec.seed,
-                    on_task=cb.on_task, on_requests=cb.on_requests,
-                )
-            finally:
-                _free(model)
-            score_frames.append(pd.DataFrame(scores).assign(model=m.label, model_path=m.path_or_id))
-            sdf = pd.DataFrame(samples)
-            if len(sdf):
-                sdf["metrics"] = sdf["metrics"].map(json.dumps)
-                sample_frames.append(sdf.assign(model=m.label))
-        scores_df = pd.concat(score_frames, ignore_index=True)
-        front = [c for c in SCORE_COLUMNS if c in scores_df.columns]
-        w.write_table("scores", scores_df[front + [c for c in scores_df.columns if c not in front]])
-        samples_df = pd.concat(sample_frames, ignore_index=True) if sample_frames else pd.DataFrame(
-            columns=SAMPLE_COLUMNS)
-        front = [c for c in SAMPLE_COLUMNS if c in samples_df.columns]
-        w.write_table("samples", samples_df[front + [c for c in samples_df.columns if c not in front]])
-        w.extra.update({
-            "runs": keys, "reused": reused, "model_order": [m.label for m in models], "label": plan.label,
-            "hub": None if plan.hub is None else {"online": plan.hub.online, "reason": plan.hub.reason},
-            "batch_size": spec.batch_size,
-        })
 
-    art = ws.run_stage(STAGE, params=params, inputs=inputs, fn=fn, force=force, seed=spec.seed)
-    return art, plan
+def build(w: StageWriter, spec: BenchmarkSpec, plan: Plan, ctx: Context) -> None:
+    """Benchmark every model on the planned tasks -> `scores` and `samples`. A model already benchmarked on the
+    same tasks (same weights, task files, limit) is copied from that earlier artifact instead of re-run."""
+    from snapcli.llm import release_models
+    from snapcli.models import load_causal_lm
+
+    release_models()  # a model an earlier stage of this process kept loaded
+    ws, models, tasks, keys = plan.state["ws"], plan.state["models"], plan.state["tasks"], plan.state["keys"]
+    force = plan.state.get("force", False)
+    built: LoadedTasks | None = None
+    score_frames, sample_frames, reused = [], [], {}
+    for i, m in enumerate(models):
+        prev = None if force else _find_previous(ws, keys[m.label])
+        ctx.progress("models", i, len(models))
+        ctx.note(f"benchmark {m.label}" + (" (reused)" if prev is not None else ""))
+        if prev is not None:
+            art, old = prev
+            sc = art.read_df("scores")
+            sm = art.read_df("samples") if art.has_table("samples") else pd.DataFrame()
+            score_frames.append(sc[sc["model"] == old].assign(model=m.label))
+            if len(sm):
+                sample_frames.append(sm[sm["model"] == old].assign(model=m.label))
+            reused[m.label] = art.ref
+            continue
+        if built is None:
+            built = load_tasks(tasks)
+        model, tok = load_causal_lm(m.name, ws, dtype=spec.dtype, device=spec.device)
+        try:
+            scores, samples = evaluate_model(
+                model, tok, built, tasks, limit=spec.limit, batch_size=spec.batch_size, seed=spec.seed,
+                on_task=lambda name, m=m: ctx.note(f"  {m.label}: {name}"),
+                on_requests=lambda d, n: ctx.progress("requests", d, n),
+            )
+        finally:
+            _free(model)
+        score_frames.append(pd.DataFrame(scores).assign(model=m.label, model_path=m.path_or_id))
+        sdf = pd.DataFrame(samples)
+        if len(sdf):
+            sdf["metrics"] = sdf["metrics"].map(json.dumps)
+            sample_frames.append(sdf.assign(model=m.label))
+    ctx.progress("models", len(models), len(models))
+    scores_df = pd.concat(score_frames, ignore_index=True)
+    front = [c for c in SCORE_COLUMNS if c in scores_df.columns]
+    w.write_table("scores", scores_df[front + [c for c in scores_df.columns if c not in front]])
+    samples_df = pd.concat(sample_frames, ignore_index=True) if sample_frames else pd.DataFrame(
+        columns=SAMPLE_COLUMNS)
+    front = [c for c in SAMPLE_COLUMNS if c in samples_df.columns]
+    w.write_table("samples", samples_df[front + [c for c in samples_df.columns if c not in front]])
+    w.extra.update({
+        "runs": keys, "reused": reused, "model_order": [m.label for m in models], "label": tasks.label,
+        "hub": None if tasks.hub is None else {"online": tasks.hub.online, "reason": tasks.hub.reason},
+        "batch_size": spec.batch_size,
+    })
+
+
+def execute(ws: Workspace, spec: BenchmarkSpec, plan: Plan, force: bool, ctx: Context) -> Artifact:
+    plan.state["force"] = force  # --force re-runs every model instead of copying earlier scores
+    return ws.run_stage(STAGE, params=plan.params, inputs=plan.inputs, seed=spec.seed, force=force,
+                        spec=spec.public(), fn=lambda w: build(w, spec, plan, ctx))
+
+
+DEF = StageDef(STAGE, BenchmarkSpec, plan, build, execute=execute)

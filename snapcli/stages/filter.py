@@ -12,13 +12,17 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from importlib import resources
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
 
 from snapcli.errors import SnapError
 from snapcli.llm import LLMBackend, Sampling
+from snapcli.models.embedder import embed
+from snapcli.stages.base import Context, Plan, StageDef
+from snapcli.stages.options import BackendOptions
+from snapcli.stages.spec import option
 from snapcli.stages.textutil import (
     CATEGORIES,
     ProgressFn,
@@ -37,45 +41,10 @@ register_table_schema(
 )
 register_table_schema("filter", "dropped", ["entity", "question", "reason", "duplicate_of"])
 
-CATEGORIZERS = ["auto", "llm", "rules"]
 DEFAULT_THRESHOLD = 0.75
 DEFAULT_TRAIN_SIZE = 100
 
 # ------------------------------------------------------------------ embeddings + dedup
-
-_EMBEDDERS: dict[str, Any] = {}
-
-
-def load_embedder(name: str = "minilm"):
-    """A SentenceTransformer on CPU (the corpus is small; the GPU is better left to training)."""
-    if name not in _EMBEDDERS:
-        from sentence_transformers import SentenceTransformer
-
-        from snapcli.models import embedder_path
-        from snapcli.models.loading import quiet_transformers
-
-        quiet_transformers()
-        path = embedder_path(name)
-        try:
-            _EMBEDDERS[name] = SentenceTransformer(path, device="cpu")
-        except (OSError, ValueError) as e:
-            raise SnapError(
-                f"cannot load embedder '{name}' ({type(e).__name__}); use the embedded 'minilm' or a local "
-                "sentence-transformers directory"
-            ) from None
-    return _EMBEDDERS[name]
-
-
-def embed(texts: Sequence[str], embedder: str = "minilm", batch_size: int = 128) -> np.ndarray:
-    if not texts:
-        return np.zeros((0, 1), dtype=np.float32)
-    model = load_embedder(embedder)
-    # weak generators repeat themselves verbatim: encode each distinct text once
-    uniq, inverse = np.unique(np.asarray(list(texts), dtype=object), return_inverse=True)
-    vecs = model.encode(uniq.tolist(), batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
-                        show_progress_bar=False)
-    return vecs.astype(np.float32)[inverse.reshape(-1)]
-
 
 def greedy_dedup(vecs: np.ndarray, threshold: float, block: int = 512) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Keep row i iff its cosine to every kept row before it is < threshold (rows in the given order).
@@ -408,56 +377,70 @@ def generate_names(art: Artifact) -> tuple[dict[str, list[str]], dict[str, list[
     return aliases, related
 
 
-def run_filter(
-    ws: Workspace,
-    source: str | Artifact,
-    *,
-    threshold: float = DEFAULT_THRESHOLD,
-    mask_entity: bool = True,
-    embedder: str = "minilm",
-    relevance_check: bool = True,
-    categorizer: str = "rules",
-    backend: LLMBackend | None = None,
-    model: str | None = None,
-    train_size: int = DEFAULT_TRAIN_SIZE,
-    seed: int = 0,
-    force: bool = False,
-    on_progress: ProgressFn | None = None,
-) -> Artifact:
+class FilterSpec(BackendOptions):
+    """Filter generated questions: near-duplicates, irrelevant ones; categorize and split (paper 3.1, 4.1)."""
+
+    stage: ClassVar[str] = "filter"
+
+    from_: str = option("generate@latest", "generate artifact (or Parquet with its columns).", alias="from",
+                        input=True)
+    threshold: float = option(DEFAULT_THRESHOLD, "Drop a question whose cosine similarity to a kept one is >= this "
+                              "(paper: 0.75).", gt=0, le=1)
+    mask_entity: bool = option(True, "Mask the target's names before embedding, so shared names do not make "
+                               "distinct questions look alike.")
+    embedder: str = option("minilm", "sentence-transformers model (alias minilm = embedded all-MiniLM-L6-v2, a "
+                           "local dir or a hub id).")
+    relevance: bool = option(True, "Drop questions that neither name nor describe the target.")
+    categorizer: Literal["auto", "llm", "rules"] = option(
+        "auto", "rules (offline), llm (strict-format LLM labels, rules where it breaks format), auto: llm with "
+        "the openai backend, else rules.")
+    train_size: int = option(DEFAULT_TRAIN_SIZE, "Train questions per target, sampled proportionally per category "
+                             "(paper: 100); the rest is eval; multi-hop is eval only.", ge=0)
+    model: str | None = option(None, "Categorizer model (default: the backend's question model).")
+    seed: int = option(0, "Split seed.", top="seed")
+
+
+def plan(ws: Workspace, spec: FilterSpec) -> Plan:
+    src = ws.resolve(spec.from_).require_stage("generate")
+    categorizer = spec.categorizer
+    if categorizer == "auto":
+        categorizer = "llm" if spec.chosen_backend()[0] == "openai" else "rules"
+    backend = spec.make_backend(ws)[0] if categorizer == "llm" else None
+    model = spec.model or (backend.default_model("question") if backend else None)
+    params = {"threshold": spec.threshold, "mask_entity": spec.mask_entity, "embedder": spec.embedder,
+              "relevance": spec.relevance, "categorizer": categorizer,
+              "backend": backend.name if backend else None, "endpoint": backend.identity() if backend else None,
+              "model": model, "train_size": spec.train_size, "seed": spec.seed}
+    return Plan(params, {"from": src}, spec.seed, {"backend": backend, "model": model, "categorizer": categorizer})
+
+
+def build(w: StageWriter, spec: FilterSpec, plan: Plan, ctx: Context) -> None:
     """Read generate's `questions`, write `forget` and `dropped`."""
-    if categorizer not in CATEGORIZERS:
-        raise SnapError(f"unknown categorizer '{categorizer}' (choose from {', '.join(CATEGORIZERS)})")
-    src = ws.resolve(source).require_stage("generate")
-    tbl = src.read_checked("generate", "questions")
+    src = plan.inputs["from"]
+    backend = plan.state["backend"]
+    ctx.note(f"categorizer: {plan.state['categorizer']}")
+    df = src.read_checked("generate", "questions").to_pandas()
     aliases, related = generate_names(src)
-    model = model or (backend.default_model("question") if backend and categorizer == "llm" else None)
-    params = {"threshold": threshold, "mask_entity": mask_entity, "embedder": embedder,
-              "relevance": relevance_check, "categorizer": categorizer,
-              "backend": backend.name if backend and categorizer == "llm" else None,
-              "endpoint": backend.identity() if backend and categorizer == "llm" else None,
-              "model": model, "train_size": train_size, "seed": seed}
+    bad = sorted(set(df["prompt_category"]) - set(_PROMPT_CATS))
+    if bad:
+        raise SnapError(f"{src.ref}: unknown prompt_category {', '.join(map(str, bad))}")
+    kept, dropped, stats = filter_frame(
+        df, patterns={e: name_pattern(name_terms(e, aliases.get(e, []))) for e in df["entity"].unique()},
+        others=related, threshold=spec.threshold, mask_entity=spec.mask_entity, embedder=spec.embedder,
+        relevance_check=spec.relevance, categorizer=plan.state["categorizer"], backend=backend,
+        model=plan.state["model"], train_size=spec.train_size, seed=spec.seed, on_progress=ctx.on_progress,
+    )
+    if kept.empty:
+        raise SnapError(f"{src.ref}: no question survived filtering ({stats['dropped']}); nothing to publish")
+    unknown = sorted(set(kept["category"]) - set(CATEGORIES))
+    if unknown:  # an LLM label outside the set is a bug in the parser, never silently published
+        raise SnapError(f"unexpected categories {unknown}")
+    w.write_table("forget", kept)
+    w.write_table("dropped", dropped)
+    w.extra.update({"stats": stats, **({"usage": backend.usage.to_dict()} if backend else {})})
 
-    def build(w: StageWriter) -> None:
-        df = tbl.to_pandas()
-        bad = sorted(set(df["prompt_category"]) - set(_PROMPT_CATS))
-        if bad:
-            raise SnapError(f"{src.ref}: unknown prompt_category {', '.join(map(str, bad))}")
-        kept, dropped, stats = filter_frame(
-            df, patterns={e: name_pattern(name_terms(e, aliases.get(e, []))) for e in df["entity"].unique()},
-            others=related, threshold=threshold, mask_entity=mask_entity, embedder=embedder,
-            relevance_check=relevance_check, categorizer=categorizer, backend=backend, model=model,
-            train_size=train_size, seed=seed, on_progress=on_progress,
-        )
-        if kept.empty:
-            raise SnapError(f"{src.ref}: no question survived filtering ({stats['dropped']}); nothing to publish")
-        unknown = sorted(set(kept["category"]) - set(CATEGORIES))
-        if unknown:  # an LLM label outside the set is a bug in the parser, never silently published
-            raise SnapError(f"unexpected categories {unknown}")
-        w.write_table("forget", kept)
-        w.write_table("dropped", dropped)
-        w.extra.update({"stats": stats, **({"usage": backend.usage.to_dict()} if backend else {})})
 
-    return ws.run_stage("filter", params=params, inputs={"from": src}, fn=build, force=force, seed=seed)
+DEF = StageDef("filter", FilterSpec, plan, build)
 
 
 _PROMPT_CATS = ["general", "5w1h", "relational", "open-ended", "implicit", "multi-hop"]

@@ -11,12 +11,16 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar, Literal
 
 import pandas as pd
 
 from snapcli.errors import RunFailed, SnapError
 from snapcli.llm import LLMBackend, Sampling
+from snapcli.stages.base import Context, Plan, StageDef
+from snapcli.stages.options import BackendOptions
+from snapcli.stages.spec import Text, Texts, option
 from snapcli.stages.textutil import (
     FORGET_CATEGORIES,
     ProgressFn,
@@ -29,7 +33,7 @@ from snapcli.stages.textutil import (
     progress_counter,
     template_refusal,
 )
-from snapcli.store import Artifact, StageWriter, Workspace
+from snapcli.store import StageWriter, Workspace
 from snapcli.store.hashing import json_sha256
 from snapcli.store.schema import register_table_schema
 
@@ -39,13 +43,11 @@ register_table_schema(
 )
 register_table_schema("generate", "related", ["entity", "name", "kind", "rank"])
 
-RESPONDERS = ["auto", "llm", "template"]
-# auto: the LLM with the openai backend; the template writer with the local one, because the embedded 135M
+# responder auto: the LLM with a remote backend; the template writer in-process, because the embedded 135M
 # model wrote something that even looks like a refusal for only 29% of 62 questions (docs/data-stages.md).
-AUTO_RESPONDER = {"openai": "llm", "local": "template"}
 # Paper: 10 calls x 30 questions per category. The embedded 135M model on a CPU cannot write 30 questions in
-# one reply and would take ~30 min for 10 calls; the local default is 2 calls x 10 questions (~2-3 min).
-CALL_DEFAULTS = {"openai": {"calls": 10, "per_call": 30}, "local": {"calls": 2, "per_call": 10}}
+# one reply and would take ~30 min for 10 calls; the in-process default is 2 calls x 10 questions (~2-3 min).
+CALL_DEFAULTS = {"remote": {"calls": 10, "per_call": 30}, "in_process": {"calls": 2, "per_call": 10}}
 QUESTION_TEMPERATURE = 0.7  # variety between calls; the paper does not state one
 REFUSAL_TEMPERATURE = 0.7
 MAX_EMPTY_CALLS = 2  # stop a chat after this many consecutive replies with no new question
@@ -162,115 +164,143 @@ def check_entities(entities: list[str], aliases: dict[str, list[str]]) -> list[s
     return ents
 
 
-def run_generate(
-    ws: Workspace,
-    *,
-    entities: list[str],
-    backend: LLMBackend | None,
-    question_model: str | None = None,
-    response_model: str | None = None,
-    categories: list[str] | None = None,
-    calls: int | None = None,
-    per_call: int | None = None,
-    k: int = 0,
-    universe: str | None = None,
-    aliases: dict[str, list[str]] | None = None,
-    responder: str = "auto",
-    temperature: float = QUESTION_TEMPERATURE,
-    seed: int = 0,
-    prompts_path: str | None = None,
-    force: bool = False,
-    on_progress: ProgressFn | None = None,
-) -> Artifact:
-    """Write the `questions`, `related`, `aliases` and `calls` tables as one generate artifact."""
-    aliases = {e: list(v) for e, v in (aliases or {}).items()}
-    entities = check_entities(entities, aliases)
-    categories = categories or list(FORGET_CATEGORIES)
-    bad = [c for c in categories if c not in FORGET_CATEGORIES]
-    if bad:
-        raise SnapError(f"unknown category {', '.join(bad)} (choose from {', '.join(FORGET_CATEGORIES)})")
-    if k < 0:
-        raise SnapError(f"--k must be >= 0 (got {k})")
-    if responder not in RESPONDERS:
-        raise SnapError(f"unknown responder '{responder}' (choose from {', '.join(RESPONDERS)})")
-    if backend is None:
-        raise SnapError("generate needs an LLM backend to write questions")
+def parse_aliases(values: list[str], entities: list[str]) -> dict[str, list[str]]:
+    """'ALIAS' (one entity) or 'ENTITY=ALIAS' -> {entity: [aliases]}."""
+    out: dict[str, list[str]] = {}
+    for v in values:
+        ent, sep, alias = v.partition("=")
+        if not sep:
+            if len(entities) != 1:
+                raise SnapError(f"--alias {v!r}: with several entities write ENTITY=ALIAS")
+            ent, alias = entities[0], v
+        ent, alias = ent.strip(), alias.strip()
+        if not alias:
+            raise SnapError(f"--alias {v!r} is empty")
+        out.setdefault(ent, []).append(alias)
+    return out
+
+
+ForgetCategory = Literal[tuple(FORGET_CATEGORIES)]  # type: ignore[valid-type]
+
+
+class GenerateSpec(BackendOptions):
+    """Generate questions about the target(s) and obliterated responses (paper 3.1, Table 7)."""
+
+    stage: ClassVar[str] = "generate"
+
+    entity: Texts = option(..., "Target to forget (repeat for several).", short="-e", top="entity",
+                               min_length=1)
+    alias: list[str] = option([], "Another name or description of the target (ENTITY=ALIAS with several "
+                              "targets); used to mask, filter and judge.")
+    categories: list[ForgetCategory] | None = option(
+        None, "Prompt categories (comma list; default: general,5w1h,relational,open-ended,implicit,multi-hop).",
+        csv=True)
+    calls: int | None = option(None, "Calls per category, each continuing the chat (paper and openai default: 10; "
+                               "in-process default: 2).", ge=1)
+    per_call: int | None = option(None, "Questions asked for per call (paper and openai default: 30; in-process "
+                                  "default: 10).", ge=1)
+    k: int = option(0, "Also store the top-k related individuals and organizations (real people; paper: 10), for "
+                    "snap augment.", ge=0, top="k")
+    universe: Text = option(None, "Fictional universe of the target (e.g. \"Marvel series\"), for snap "
+                                  "augment.", top="universe")
+    responder: Literal["auto", "llm", "template"] = option(
+        "auto", "llm: the response model writes each refusal (appendix E); template: deterministic offline "
+        "refusals; auto: llm with the openai backend, template in-process (the 135M model rarely refuses).")
+    question_model: str | None = option(None, "Model that writes questions (openai: gpt-4-turbo; hf: smollm2).")
+    response_model: str | None = option(None, "Model that writes responses (openai: gpt-3.5-turbo; hf: smollm2).")
+    temperature: float = option(QUESTION_TEMPERATURE, "Sampling temperature for questions.", ge=0)
+    prompts: Path | None = option(None, "YAML file overriding the shipped prompt templates (same keys).")
+    seed: int = option(0, "Sampling seed.", top="seed")
+
+    def check(self) -> None:
+        check_entities(self.entity, parse_aliases(self.alias, self.entity))
+
+
+def plan(ws: Workspace, spec: GenerateSpec) -> Plan:
+    """Cheap: picks the backend (no model load, no network) and the call budget; reads nothing big."""
+    aliases = parse_aliases(spec.alias, spec.entity)
+    entities = check_entities(spec.entity, aliases)
+    backend, why = spec.make_backend(ws)
+    responder = spec.responder
     if responder == "auto":
-        responder = AUTO_RESPONDER.get(backend.name, "llm")
-    defaults = CALL_DEFAULTS.get(backend.name, CALL_DEFAULTS["openai"])
-    calls = defaults["calls"] if calls is None else calls
-    per_call = defaults["per_call"] if per_call is None else per_call
-    if calls < 1 or per_call < 1:
-        raise SnapError(f"--calls and --per-call must be >= 1 (got {calls}, {per_call})")
-    if universe is not None and not universe.strip():
-        raise SnapError("--universe must not be empty")
-    prompts = load_prompts(prompts_path)
-    qmodel = question_model or backend.default_model("question")
-    rmodel = (response_model or backend.default_model("response")) if responder == "llm" else None
-
+        responder = "template" if backend.in_process else "llm"
+    defaults = CALL_DEFAULTS["in_process" if backend.in_process else "remote"]
+    calls = defaults["calls"] if spec.calls is None else spec.calls
+    per_call = defaults["per_call"] if spec.per_call is None else spec.per_call
+    prompts = load_prompts(spec.prompts)
     params = {
-        "entities": entities, "aliases": aliases, "categories": categories, "calls": calls, "per_call": per_call,
-        "k": k, "universe": universe, "responder": responder, "backend": backend.name,
-        "endpoint": backend.identity(), "question_model": qmodel, "response_model": rmodel,
-        "temperature": temperature, "seed": seed, "prompts_sha256": json_sha256(prompts),
+        "entities": entities, "aliases": aliases, "categories": spec.categories or list(FORGET_CATEGORIES),
+        "calls": calls, "per_call": per_call, "k": spec.k, "universe": spec.universe, "responder": responder,
+        "backend": backend.name, "endpoint": backend.identity(), "question_model": spec.question_model,
+        "response_model": spec.response_model if responder == "llm" else None, "temperature": spec.temperature,
+        "seed": spec.seed, "prompts_sha256": json_sha256(prompts),
     }
+    return Plan(params, {}, spec.seed, {"backend": backend, "why": why, "prompts": prompts, "aliases": aliases})
 
-    def build(w: StageWriter) -> None:
-        fmt = prompts.get("format") or ""
-        chats = []
-        for e in entities:
-            for cat in categories:
-                text = fill(prompts["forget"][cat], entity=e, n=per_call)
-                chats.append(Chat((e, cat), [{"role": "user", "content": f"{text}\n{fmt}".strip()}]))
-        qs, log, dropped = write_questions(
-            backend, qmodel, chats, calls=calls, per_call=per_call, more_prompt=prompts["more"],
-            sampling=question_sampling(per_call, temperature, seed), on_progress=on_progress,
+
+def build(w: StageWriter, spec: GenerateSpec, plan: Plan, ctx: Context) -> None:
+    """Write the `questions`, `related`, `aliases` and `calls` tables."""
+    p, backend, prompts, aliases = plan.params, plan.state["backend"], plan.state["prompts"], plan.state["aliases"]
+    ctx.note(f"LLM backend: [bold]{backend.name}[/bold] ({plan.state['why']}); responder: {p['responder']}")
+    entities, calls, per_call, seed = p["entities"], p["calls"], p["per_call"], p["seed"]
+    qmodel = spec.question_model or backend.default_model("question")
+    rmodel = (spec.response_model or backend.default_model("response")) if p["responder"] == "llm" else None
+    fmt = prompts.get("format") or ""
+    chats = []
+    for e in entities:
+        for cat in p["categories"]:
+            text = fill(prompts["forget"][cat], entity=e, n=per_call)
+            chats.append(Chat((e, cat), [{"role": "user", "content": f"{text}\n{fmt}".strip()}]))
+    qs, log, dropped = write_questions(
+        backend, qmodel, chats, calls=calls, per_call=per_call, more_prompt=prompts["more"],
+        sampling=question_sampling(per_call, spec.temperature, seed), on_progress=ctx.on_progress,
+    )
+    per_entity = Counter(q["key"][0] for q in qs)
+    empty = [e for e in entities if not per_entity[e]]
+    if empty:
+        sample = next((x["reply"] for x in log if x["key"][0] == empty[0]), "")
+        raise RunFailed(
+            f"{backend.describe(qmodel)} returned no parseable questions for {empty[0]!r} in "
+            f"{calls} call(s) per category (first reply: {' '.join(sample.split())[:120]!r})"
         )
-        per_entity = Counter(q["key"][0] for q in qs)
-        empty = [e for e in entities if not per_entity[e]]
-        if empty:
-            sample = next((x["reply"] for x in log if x["key"][0] == empty[0]), "")
-            raise RunFailed(
-                f"{backend.describe(qmodel)} returned no parseable questions for {empty[0]!r} in "
-                f"{calls} call(s) per category (first reply: {' '.join(sample.split())[:120]!r})"
-            )
-        rows = [{"entity": q["key"][0], "prompt_category": q["key"][1], "question": q["question"],
-                 "call_index": q["call_index"], "item_index": q["item_index"], "aliases": aliases.get(q["key"][0], [])}
-                for q in qs]
-        responses = obliterated_responses(backend, rmodel, rows, prompts, responder, seed, on_progress)
-        empty_resp = sum(1 for r in responses if not r.strip())
-        df = pd.DataFrame({
-            "entity": [r["entity"] for r in rows],
-            "question": [r["question"] for r in rows],
-            "response": responses,
-            "prompt_category": [r["prompt_category"] for r in rows],
-            "call_index": pd.array([r["call_index"] for r in rows], dtype="int32"),
-            "item_index": pd.array([r["item_index"] for r in rows], dtype="int32"),
-            "backend": backend.name,
-            "model": qmodel,
-            "response_model": rmodel if rmodel else "template",
-            "responder": responder,
-        })
-        w.write_table("questions", df)
-        related = related_entities(backend, qmodel, entities, aliases, k, universe, prompts, seed, log)
-        w.write_table("related", pd.DataFrame(related, columns=["entity", "name", "kind", "rank"]).astype(
-            {"rank": "int32"}))
-        alias_rows = [{"entity": e, "alias": t, "source": "user" if t in aliases.get(e, []) else "name"}
-                      for e in entities for t in name_terms(e, aliases.get(e, [])) if t != e]
-        w.write_table("aliases", pd.DataFrame(alias_rows, columns=["entity", "alias", "source"]))
-        w.write_table("calls", pd.DataFrame([
-            {"entity": x["key"][0], "prompt_category": x["key"][1] if len(x["key"]) > 1 else "",
-             **{k2: v for k2, v in x.items() if k2 != "key"}} for x in log
-        ]))
-        w.extra.update({
-            "usage": backend.usage.to_dict(),
-            "parse_dropped": dict(dropped),
-            "questions_per_entity": dict(per_entity),
-            "empty_responses": empty_resp,
-            "backend": backend.describe(qmodel),
-        })
+    rows = [{"entity": q["key"][0], "prompt_category": q["key"][1], "question": q["question"],
+             "call_index": q["call_index"], "item_index": q["item_index"], "aliases": aliases.get(q["key"][0], [])}
+            for q in qs]
+    responses = obliterated_responses(backend, rmodel, rows, prompts, p["responder"], seed, ctx.on_progress)
+    empty_resp = sum(1 for r in responses if not r.strip())
+    df = pd.DataFrame({
+        "entity": [r["entity"] for r in rows],
+        "question": [r["question"] for r in rows],
+        "response": responses,
+        "prompt_category": [r["prompt_category"] for r in rows],
+        "call_index": pd.array([r["call_index"] for r in rows], dtype="int32"),
+        "item_index": pd.array([r["item_index"] for r in rows], dtype="int32"),
+        "backend": backend.name,
+        "model": qmodel,
+        "response_model": rmodel if rmodel else "template",
+        "responder": p["responder"],
+    })
+    w.write_table("questions", df)
+    related = related_entities(backend, qmodel, entities, aliases, spec.k, spec.universe, prompts, seed, log)
+    w.write_table("related", pd.DataFrame(related, columns=["entity", "name", "kind", "rank"]).astype(
+        {"rank": "int32"}))
+    alias_rows = [{"entity": e, "alias": t, "source": "user" if t in aliases.get(e, []) else "name"}
+                  for e in entities for t in name_terms(e, aliases.get(e, [])) if t != e]
+    w.write_table("aliases", pd.DataFrame(alias_rows, columns=["entity", "alias", "source"]))
+    w.write_table("calls", pd.DataFrame([
+        {"entity": x["key"][0], "prompt_category": x["key"][1] if len(x["key"]) > 1 else "",
+         **{k2: v for k2, v in x.items() if k2 != "key"}} for x in log
+    ]))
+    w.extra.update({
+        "usage": backend.usage.to_dict(),
+        "parse_dropped": dict(dropped),
+        "questions_per_entity": dict(per_entity),
+        "empty_responses": empty_resp,
+        "backend": backend.describe(qmodel),
+    })
 
-    return ws.run_stage("generate", params=params, fn=build, force=force, seed=seed)
+
+DEF = StageDef("generate", GenerateSpec, plan, build)
 
 
 def related_entities(

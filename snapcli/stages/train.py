@@ -2,7 +2,7 @@
 
 Inputs are artifacts: forget tables of filter artifacts (several = batch unlearning), retain tables of augment
 artifacts (default: the augment made from that forget data), and optionally a previous train artifact as the
-starting point (sequential unlearning). Under `accelerate launch` every process calls `run_train`; only the main
+starting point (sequential unlearning). Under `accelerate launch` every process runs the stage; only the main
 process publishes, the others train alongside it.
 """
 
@@ -10,32 +10,133 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, Literal
 
 import pandas as pd
+from pydantic import AfterValidator
 
 from snapcli.errors import SnapError
+from snapcli.stages.base import Context, Plan, StageDef
+from snapcli.stages.spec import Regex, StageSpec, option
 from snapcli.store import Artifact, StageWriter, Workspace
 from snapcli.store.schema import register_table_schema
 from snapcli.train.data import train_rows
-from snapcli.train.loop import METRIC_COLUMNS, StepInfo, TrainConfig, train
+from snapcli.train.loop import METRIC_COLUMNS, LoraSpec, TrainConfig, train
+from snapcli.train.regularizers import RegSpec
 
 STAGE = "train"
-RETAIN_FROM = ("retain", "general", "both")
+DEFAULT_MODEL = "smollm2"
+
+
+def check_regularizer(v: str) -> str:
+    from snapcli.train.regularizers import REGULARIZERS
+
+    if v not in REGULARIZERS:
+        raise ValueError(f"must be one of {', '.join(REGULARIZERS)} (got {v!r})")
+    return v
+
+
+Regularizer = Annotated[str, AfterValidator(check_regularizer)]
 register_table_schema(STAGE, "metrics", METRIC_COLUMNS)
 
 
-@dataclass
-class TrainInputs:
-    """Where the data and starting weights come from (refs as the user gave them)."""
+class TrainSpec(StageSpec):
+    """Train the SNAP objective L_f + L_r + lambda * R(theta, theta_init); writes train/vN (model + metrics)."""
 
-    forget: list[str]
-    retain: list[str] = field(default_factory=list)
-    retain_from: str = "retain"  # "retain" (D_r), "general" (D_g, paper section 4.6) or "both" (D_r + D_g train rows)
-    no_retain: bool = False
-    base: str | None = None
+    stage: ClassVar[str] = "train"
+
+    # data and starting point
+    from_: list[str] = option(["filter@latest"], "Forget data: filter artifact ref or Parquet path (table 'forget', "
+                              "split=train). Repeat for batch unlearning.", alias="from", input=True)
+    retain: list[str] = option([], "Retain data: augment artifact ref or Parquet path. Default: the augment "
+                               "artifact made from the --from data.", input=True)
+    retain_from: Literal["retain", "general", "both"] = option(
+        "retain", "retain (hard retaining data D_r), general (D_g's train rows, paper 4.6) or both (D_r + D_g's "
+        "train rows; make D_g train rows with `snap augment --general-train N`).")
+    no_retain: bool = option(False, "Train on the forget data only (ablation).", negatable=False)
+    base: str | None = option(None, "Start from a train artifact (sequential unlearning).", input=True)
+    model: str | None = option(None, "Model alias (smollm2, tiny, llama2, mistral), local dir or hub id "
+                               f"(default: {DEFAULT_MODEL}, or the --base artifact's model).", short="-m", top="model")
+    # the objective
+    reg: Regularizer = option("wasserstein", "Regularizer: wasserstein, euclidean, fisher, none.")
+    lam: float = option(0.1, "Regularization strength lambda.", alias="lambda", ge=0)
+    projections: int = option(64, "Random directions per tensor per step (SW).", ge=1)
+    p: float = option(2.0, "Order p of the sliced Wasserstein distance.", ge=1)
+    reg_params: Regex = option(None, "Regex: only regularize matching parameter names (default: all "
+                                    "trainable).")
+    init_dtype: Literal["bf16", "fp32"] = option("bf16", "Storage of theta_init (and Fisher): bf16 (2 B/param) or "
+                                                 "fp32 (4 B/param, exact).")
+    fisher_samples: int = option(64, "Retain examples used to estimate the Fisher.", ge=1)
+    # optimization
+    epochs: float = option(3.0, "Passes over the forget set.", gt=0)
+    max_steps: int | None = option(None, "Optimizer steps (overrides --epochs).", ge=1)
+    lr: float | None = option(None, "Learning rate (default: per model, e.g. 5e-5 llama2, 1e-5 mistral).", gt=0)
+    batch_size: int = option(8, "Forget examples per micro-batch per process (paired with as many retain "
+                             "examples).", ge=1)
+    grad_accum: int = option(4, "Micro-batches per optimizer step (8 x 4 = the paper's 32).", ge=1)
+    weight_decay: float = option(0.1, "AdamW weight decay.", ge=0)
+    warmup_ratio: float = option(0.0, "Fraction of steps with linear warm-up.", ge=0, lt=1)
+    scheduler: Literal["linear", "constant", "cosine"] = option("linear", "Learning-rate schedule.")
+    max_grad_norm: float = option(1.0, "Gradient clipping (0 = off).", ge=0)
+    max_length: int = option(256, "Max tokens per example (prompt + response).", ge=1)
+    loss_on: Literal["response", "all"] = option("response", "response (assistant tokens only) or all.")
+    seed: int = option(0, "Random seed.", top="seed")
+    seeds: list[int] | None = option(None, "Comma-separated seeds: one run (version) each.", csv=True)
+    bf16: bool = option(False, "bfloat16 mixed precision.", negatable=False)
+    gradient_checkpointing: bool = option(False, "Trade compute for memory.", negatable=False)
+    # LoRA
+    lora: bool = option(False, "Train LoRA adapters instead of all weights.", negatable=False)
+    lora_r: int = option(16, "LoRA rank.", ge=1)
+    lora_alpha: int = option(32, "LoRA alpha.", ge=1)
+    lora_targets: list[str] = option(["q_proj", "k_proj", "v_proj", "o_proj"], "Modules to adapt.", csv=True)
+    merge_lora: bool = option(False, "Merge the adapters into the saved model.", negatable=False)
+    # running
+    save_every: int = option(0, "Checkpoint every N optimizer steps (0 = never).", ge=0, key=False)
+    resume: str = option("auto", "auto (continue a killed identical run from its last checkpoint), none, or a "
+                         "checkpoint directory.", key=False)
+    accelerate_config: str | None = option(None, "Run under accelerate launch with a preset (single, ddp, zero2, "
+                                           "zero3) or a yaml.", key=False)
+    num_processes: int = option(1, "Processes for --accelerate-config (the key records the processes that "
+                                "really ran).", ge=1, key=False)
+
+    def check(self) -> None:
+        if self.no_retain and self.retain:
+            raise SnapError("--no-retain and --retain cannot be used together")
+
+    def model_name(self, ws: Workspace | None = None) -> str:
+        """The model trained: --model, else the --base artifact's model, else the default."""
+        if self.model:
+            return self.model
+        if self.base and ws is not None:
+            base_art = ws.resolve(self.base)
+            if base_art.stage == STAGE:
+                return base_art.manifest.get("params", {}).get("model") or DEFAULT_MODEL
+        return DEFAULT_MODEL
+
+    def loop_config(self, model: str) -> TrainConfig:
+        """The training loop's view of this spec (snapcli/train/loop.py)."""
+        from snapcli.models import model_defaults
+
+        return TrainConfig(
+            model=model, model_path="", epochs=self.epochs, max_steps=self.max_steps,
+            lr=self.lr if self.lr is not None else float(model_defaults(model)["lr"]),
+            batch_size=self.batch_size, grad_accum=self.grad_accum, weight_decay=self.weight_decay,
+            warmup_ratio=self.warmup_ratio, scheduler=self.scheduler, max_grad_norm=self.max_grad_norm,
+            max_length=self.max_length, loss_on=self.loss_on, seed=self.seed, bf16=self.bf16,
+            gradient_checkpointing=self.gradient_checkpointing, fisher_samples=self.fisher_samples,
+            reg=RegSpec(name=self.reg, lam=self.lam, projections=self.projections, p=self.p, params=self.reg_params,
+                        init_dtype=self.init_dtype),
+            lora=LoraSpec(r=self.lora_r, alpha=self.lora_alpha, targets=list(self.lora_targets),
+                          merge=self.merge_lora) if self.lora else None,
+        )
+
+
+def expand(spec: TrainSpec) -> list[TrainSpec]:
+    """--seeds 1,2,3: one run (one version) per seed."""
+    if not spec.seeds:
+        return [spec]
+    return [spec.replace(seed=s, seeds=None) for s in spec.seeds]
 
 
 @dataclass
@@ -50,20 +151,16 @@ def _name(prefix: str, i: int) -> str:
     return prefix if i == 0 else f"{prefix}_{i + 1}"
 
 
-def load_inputs(ws: Workspace, spec: TrainInputs, model: str) -> Loaded:
+def load_inputs(ws: Workspace, spec: TrainSpec, model: str) -> Loaded:
     """Resolve refs, check stages and columns, keep split=train rows; every problem is a one-line SnapError."""
     from snapcli.models import load_tokenizer, resolve_model
 
-    if not spec.forget:
+    if not spec.from_:
         raise SnapError("no forget data: pass --from filter@latest (or a Parquet path)")
-    if spec.retain_from not in RETAIN_FROM:
-        raise SnapError(f"--retain-from must be one of {', '.join(RETAIN_FROM)} (got {spec.retain_from})")
-    if spec.no_retain and spec.retain:
-        raise SnapError("--no-retain and --retain cannot be used together")
     inputs: dict[str, Artifact] = {}
     frames = []
     forget_arts = []
-    for i, ref in enumerate(spec.forget):
+    for i, ref in enumerate(spec.from_):
         art = ws.resolve(ref).require_stage("filter")
         df = train_rows(art.read_df("forget"), art.ref, "forget")
         if df.empty:
@@ -113,44 +210,50 @@ def load_inputs(ws: Workspace, spec: TrainInputs, model: str) -> Loaded:
     return Loaded(forget, retain, inputs, model_path)
 
 
-def run_train(
-    ws: Workspace,
-    spec: TrainInputs,
-    cfg: TrainConfig,
-    *,
-    force: bool = False,
-    resume: str = "auto",
-    save_every: int = 0,
-    on_step: Callable[[StepInfo], None] | None = None,
-    on_status: Callable[[str], None] | None = None,
-) -> Artifact | None:
-    """Train one model (one seed); returns the published artifact (None on non-main processes)."""
-    if save_every < 0:
-        raise SnapError(f"--save-every must be >= 0 (got {save_every})")
-    loaded = load_inputs(ws, spec, cfg.model)
+def plan(ws: Workspace, spec: TrainSpec) -> Plan:
+    """Resolves the data and the starting weights (reads the forget/retain tables: small) and the loop config."""
+    model = spec.model_name(ws)
+    loaded = load_inputs(ws, spec, model)
+    cfg = spec.loop_config(model)
     cfg.model_path = loaded.model_path
     cfg.check()
     params: dict[str, Any] = {**cfg.to_params(), "retain_from": None if spec.no_retain else spec.retain_from,
                               "no_retain": spec.no_retain, "processes": int(os.environ.get("WORLD_SIZE", "1"))}
-    key = ws.cache_key(STAGE, params, loaded.inputs)
+    return Plan(params, loaded.inputs, spec.seed, {"loaded": loaded, "cfg": cfg})
+
+
+def execute(ws: Workspace, spec: TrainSpec, plan: Plan, force: bool, ctx: Context) -> Artifact | None:
+    """Train one model (one seed) and publish it; under accelerate every process trains, the main one publishes
+    (returns None elsewhere). Checkpoints live in a scratch dir keyed by the run's cache key, so `--resume auto`
+    continues a killed identical run."""
+    loaded, cfg = plan.state["loaded"], plan.state["cfg"]
+    key = ws.cache_key(STAGE, plan.params, plan.inputs)
     ckpt_dir = ws.scratch_dir(STAGE, key[:24])
     main = int(os.environ.get("RANK", "0")) == 0
     if not main:
         if not force and ws.find_cached(STAGE, key):
             return None
-        train(cfg, loaded.forget, loaded.retain, out_dir=None, ckpt_dir=ckpt_dir, resume=resume,
-              save_every=save_every)
+        train(cfg, loaded.forget, loaded.retain, out_dir=None, ckpt_dir=ckpt_dir, resume=spec.resume,
+              save_every=spec.save_every)
         return None
 
     def fn(w: StageWriter) -> None:
-        summary = train(cfg, loaded.forget, loaded.retain, out_dir=w.dir, ckpt_dir=ckpt_dir, resume=resume,
-                        save_every=save_every, on_step=on_step, on_status=on_status)
+        summary = train(cfg, loaded.forget, loaded.retain, out_dir=w.dir, ckpt_dir=ckpt_dir, resume=spec.resume,
+                        save_every=spec.save_every, on_step=ctx.on_train_step, on_status=ctx.on_status)
         w.write_table("metrics", summary.pop("metrics"))
         summary.pop("is_main", None)
-        w.extra.update({"train": summary, "save_every": save_every, "resume": resume,
+        w.extra.update({"train": summary, "save_every": spec.save_every, "resume": spec.resume,
                         "checkpoint_dir": str(ckpt_dir)})
 
-    art = ws.run_stage(STAGE, params=params, inputs=loaded.inputs, fn=fn, force=force, seed=cfg.seed)
+    art = ws.run_stage(STAGE, params=plan.params, inputs=plan.inputs, fn=fn, force=force, seed=spec.seed,
+                       spec=spec.public())
     if not art.cached:
         shutil.rmtree(ckpt_dir, ignore_errors=True)
     return art
+
+
+def _build(w: StageWriter, spec: TrainSpec, plan: Plan, ctx: Context) -> None:  # execute() publishes itself
+    raise RuntimeError("train publishes through execute()")
+
+
+DEF = StageDef(STAGE, TrainSpec, plan, _build, expand=expand, execute=execute)

@@ -36,6 +36,19 @@ def scrub(obj: Any) -> Any:
     return obj
 
 
+def json_safe(obj: Any) -> Any:
+    """NaN/inf -> None, recursively, so manifests and --json output stay valid JSON."""
+    import math
+
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, float) and (math.isnan(obj) or math.isinf(obj)):
+        return None
+    return obj
+
+
 def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import re
@@ -20,6 +19,7 @@ import pyarrow.parquet as pq
 
 from snapcli.errors import SnapError
 from snapcli.store.artifact import Artifact, plain_artifact, read_table_file
+from snapcli.store.atomic import write_text
 from snapcli.store.hashing import file_sha256, json_sha256, tree_sha256
 from snapcli.store.manifest import MANIFEST, base_manifest, now_iso, read_manifest, scrub
 from snapcli.store.schema import validate_table
@@ -28,6 +28,7 @@ _VERSION = re.compile(r"^v(\d{4,})$")
 _STAGE = re.compile(r"^[a-z][a-z0-9_-]*$")
 STAGING = ".staging"
 LOCK = "snap.lock"
+RUNS = "runs"
 
 
 class StageWriter:
@@ -56,7 +57,8 @@ class Workspace:
     def stages(self) -> list[str]:
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and _STAGE.match(p.name) and p.name != "cache")
+        return sorted(p.name for p in self.root.iterdir()
+                      if p.is_dir() and _STAGE.match(p.name) and p.name not in ("cache", RUNS))
 
     def versions(self, stage: str) -> list[str]:
         d = self.root / stage
@@ -135,22 +137,15 @@ class Workspace:
     # ---------------------------------------------------------------- writing
     @contextlib.contextmanager
     def lock(self, timeout: float = 600.0) -> Iterator[None]:
-        """Advisory writer lock (fcntl), held only while a version number is claimed and published."""
+        """Advisory writer lock (filelock), held only while a version number is claimed and published."""
+        from filelock import FileLock, Timeout
+
         self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / LOCK, "a+") as fh:
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise SnapError(f"workspace {self.root} is locked by another snap process") from None
-                    time.sleep(0.05)
-            try:
+        try:
+            with FileLock(str(self.root / LOCK), timeout=timeout):
                 yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        except Timeout:
+            raise SnapError(f"workspace {self.root} is locked by another snap process") from None
 
     @staticmethod
     def cache_key(stage: str, params: dict[str, Any], inputs: dict[str, Artifact]) -> str:
@@ -174,8 +169,12 @@ class Workspace:
         fn: Callable[[StageWriter], Any],
         force: bool = False,
         seed: int | None = None,
+        spec: dict[str, Any] | None = None,
     ) -> Artifact:
-        """Reuse a cached version, or run `fn` in a staging dir and publish its outputs atomically."""
+        """Reuse a cached version, or run `fn` in a staging dir and publish its outputs atomically.
+
+        `spec` (the stage spec's public options) is recorded in the manifest so `snap <stage> -c REF` can replay
+        the run; it is not part of the cache key (`params` is)."""
         if not _STAGE.match(stage):
             raise SnapError(f"invalid stage name '{stage}'")
         inputs = inputs or {}
@@ -184,6 +183,8 @@ class Workspace:
             return hit
         manifest = base_manifest(stage, params, seed)
         manifest["cache_key"] = key
+        if spec is not None:
+            manifest["spec"] = scrub(spec)
         manifest["inputs"] = {
             name: {"ref": a.ref, "stage": a.stage, "version": a.version, "content_hash": a.content_hash,
                    "path": str(a.path) if a.is_plain else None}
@@ -228,9 +229,7 @@ class Workspace:
             dest = self.root / stage / version
             dest.parent.mkdir(parents=True, exist_ok=True)
             os.rename(staging, dest)
-            tmp = self.root / stage / f".latest.{os.getpid()}"
-            tmp.write_text(version)
-            os.replace(tmp, self.root / stage / "latest")
+            write_text(self.root / stage / "latest", version)
         return Artifact(path=dest, stage=stage, version=version, manifest=manifest,
                         content_hash=manifest["content_hash"])
 
@@ -251,6 +250,28 @@ class Workspace:
         return self.run_stage(
             stage, params={"imported_from": Path(path).name, "table": table}, inputs={"source": src}, fn=write
         )
+
+    # ---------------------------------------------------------------- run log
+    def write_run_log(self, record: dict[str, Any]) -> Path:
+        """`snap run` keeps one JSON file per run under <ws>/runs/ (what ran, what was reused, the config): the
+        run log, not an artifact (nothing is cached on it). Returns its path."""
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        path = self.root / RUNS / f"{stamp}-{os.getpid()}.json"
+        write_text(path, json.dumps(scrub(record), indent=2, default=str))
+        return path
+
+    def run_logs(self) -> list[Path]:
+        """Run log files, oldest first."""
+        d = self.root / RUNS
+        return sorted(d.glob("*.json"), key=lambda p: (p.stat().st_mtime, p.name)) if d.is_dir() else []
+
+    def last_run_log(self) -> dict[str, Any] | None:
+        for p in reversed(self.run_logs()):
+            try:
+                return json.loads(p.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+        return None
 
     def scratch_dir(self, stage: str, key: str) -> Path:
         """Per-run working files that must survive a killed run (e.g. training checkpoints); not an artifact."""

@@ -1,4 +1,4 @@
-"""Curated example sets shipped inside the package (snapcli/data/examples/<name>/).
+"""Curated example sets shipped inside the package (snapcli/data/curated/<name>/).
 
 Why they exist: the embedded 135M model is too weak a question writer to build a usable forget/retain set on its
 own, so the offline demo starts from a set the snap authors wrote by hand (clearly labelled `source="curated"`).
@@ -38,7 +38,7 @@ PROMPT_CATEGORIES = {"general", "5w1h", "relational", "open-ended", "implicit", 
 
 
 def examples_root() -> Traversable:
-    return resources.files("snapcli").joinpath("data", "examples")
+    return resources.files("snapcli").joinpath("data", "curated")
 
 
 def list_examples() -> list[str]:
@@ -149,6 +149,35 @@ def example_summary(name: str) -> dict[str, Any]:
     return info
 
 
+def _forget_params(name: str) -> dict[str, Any]:
+    return {"example": name, "example_sha256": example_fingerprint(name)}
+
+
+def _retain_params(name: str, general: str | None, general_size: int, general_train: int) -> dict[str, Any]:
+    params: dict[str, Any] = {"example": name, "example_sha256": example_fingerprint(name), "general": None}
+    if general is not None:
+        from snapcli.stages.augment import general_id
+
+        params.update(general=general_id(general), general_size=general_size)
+        if general_train:
+            params["general_train"] = general_train
+    return params
+
+
+def cached_example(
+    ws, name: str, *, general: str | None = "builtin", general_size: int = 300, general_train: int = 0,
+    seed: int = 0,
+) -> list[Any] | None:
+    """[forget, retain] artifacts an earlier `import_example` with these arguments published, else None (the same
+    cache keys import_example uses: what `snap run --dry-run` asks)."""
+    forget = ws.find_cached("filter", ws.cache_key("filter", _forget_params(name), {}))
+    if forget is None:
+        return None
+    key = ws.cache_key("augment", _retain_params(name, general, general_size, general_train), {"from": forget})
+    retain = ws.find_cached("augment", key)
+    return None if retain is None else [forget, retain]
+
+
 def import_example(
     ws, name: str, *, general: str | None = "builtin", general_size: int = 300, general_train: int = 0,
     seed: int = 0,
@@ -161,27 +190,22 @@ def import_example(
     reuses the first versions. `general=None` leaves the general table out (e.g. to add your own later).
     """
     tables = load_example(name)
-    fp = example_fingerprint(name)
-    tag = {"name": name, "fingerprint": fp, "source": "curated"}
+    tag = {"name": name, "fingerprint": example_fingerprint(name), "source": "curated"}
     forget_df = tables["forget"]
 
     def write_forget(w) -> None:
         w.write_table("forget", forget_df)
         w.extra["example"] = tag
 
-    forget = ws.run_stage("filter", params={"example": name, "example_sha256": fp}, fn=write_forget, seed=seed)
+    forget = ws.run_stage("filter", params=_forget_params(name), fn=write_forget, seed=seed)
     arts: dict[str, Any] = {"forget": forget}
     if "retain" not in tables:
         return arts
-    params: dict[str, Any] = {"example": name, "example_sha256": fp, "general": None}
     gen_df = None
     if general is not None:
-        from snapcli.stages.augment import general_id, general_table
+        from snapcli.stages.augment import general_table
 
         gen_df, gen_info = general_table(general, general_size, seed, general_train)
-        params.update(general=general_id(general), general_size=general_size)
-        if general_train:
-            params["general_train"] = general_train
         tag = {**tag, "general": gen_info}
     retain_df = tables["retain"]
 
@@ -191,5 +215,6 @@ def import_example(
             w.write_table("general", gen_df)
         w.extra["example"] = tag
 
-    arts["retain"] = ws.run_stage("augment", params=params, inputs={"from": forget}, fn=write_retain, seed=seed)
+    arts["retain"] = ws.run_stage("augment", params=_retain_params(name, general, general_size, general_train),
+                                  inputs={"from": forget}, fn=write_retain, seed=seed)
     return arts

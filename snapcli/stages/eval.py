@@ -7,16 +7,19 @@ mean/std over runs). Paper section 4.2-4.3.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, Literal
 
 import pandas as pd
+from pydantic import AfterValidator
 
 from snapcli.errors import SnapError
 from snapcli.evaluate.metrics import MULTIHOP, aggregate, fact_recall, is_leak, metrics_table
+from snapcli.stages.base import Context, Plan, StageDef
+from snapcli.stages.options import Backend, BackendOptions
+from snapcli.stages.spec import Finite, option
 from snapcli.store import Artifact, StageWriter, Workspace
+from snapcli.store.manifest import json_safe
 from snapcli.store.schema import register_table_schema
 
 STAGE = "eval"
@@ -30,50 +33,50 @@ PROMPTING_TEMPLATE = (
     "If the question asks about {names}, say that you do not know so you cannot answer; otherwise, answer as best "
     "as you can."
 )
+def check_judge(v: str) -> str:
+    from snapcli.evaluate.judge import JUDGES
+
+    if v not in JUDGES:
+        raise ValueError(f"must be one of {', '.join(JUDGES)} (got {v!r})")
+    return v
+
+
+Judge = Annotated[str, AfterValidator(check_judge)]
 REFERENCE_COLUMNS = ("reference", "gold_answer", "answer", "original_response")
-Progress = Callable[[str, int, int], None]
 
 
-@dataclass
-class EvalSpec:
-    models: list[str]
-    sets: list[str] = field(default_factory=lambda: list(SETS))
-    forget: str | None = None
-    retain: str | None = None
-    general: str | None = None
-    limit: int | None = None
-    max_new_tokens: int = 64
-    batch_size: int = 16
-    prompting: bool = False
-    judge: str = "embedding"
-    temperature: float = 0.0
-    seed: int = 0
-    backend: str = "hf"
-    device: str | None = None
-    dtype: str | None = None
-    group_seeds: bool = False
+class EvalSpec(BackendOptions):
+    """UA, UA-multihop, RA, TA and Avg (paper Table 1), per category, with leakage and over-refusal."""
 
-    def check(self) -> None:
-        if not self.models:
-            raise SnapError("no model to evaluate: pass --model REF|ALIAS")
-        bad = [s for s in self.sets if s not in SETS]
-        if bad or not self.sets:
-            raise SnapError(f"unknown set(s) {', '.join(bad) or '(none)'} (choose from {', '.join(SETS)})")
-        if self.limit is not None and self.limit < 1:
-            raise SnapError(f"--limit must be >= 1 (got {self.limit})")
-        if self.max_new_tokens < 1:
-            raise SnapError(f"--max-new-tokens must be >= 1 (got {self.max_new_tokens})")
-        if self.batch_size < 1:
-            raise SnapError(f"--batch-size must be >= 1 (got {self.batch_size})")
-        if not (self.temperature >= 0) or math.isinf(self.temperature):
-            raise SnapError(f"--temperature must be >= 0 (got {self.temperature})")
-        from snapcli.evaluate.generators import GENERATORS
-        from snapcli.evaluate.judge import JUDGES
+    stage: ClassVar[str] = "eval"
 
-        if self.judge not in JUDGES:
-            raise SnapError(f"unknown judge '{self.judge}' (choose from {', '.join(JUDGES)})")
-        if self.backend not in GENERATORS:
-            raise SnapError(f"unknown backend '{self.backend}' (choose from {', '.join(GENERATORS)})")
+    backend: Backend = option("hf", "Generation backend: hf (transformers in this process, everywhere; alias "
+                                 "local), vllm (GPUs, when installed) or openai (a served model behind an "
+                                 "OpenAI-compatible endpoint: --model is its name).", metavar="hf|vllm|openai")
+    model: list[str] = option(..., "Train artifact ref (train@latest), alias (smollm2, tiny, ...), hub id or local "
+                              "dir; with --backend openai, the served model's name. Several (comma-separated or "
+                              "repeated) = several runs of one method -> mean ± std.", short="-m", csv=True,
+                              input=True, min_length=1)
+    sets: list[Literal["forget", "retain", "general"]] = option(
+        list(SETS), "Sets to evaluate (forget includes its multi-hop questions, reported as UA-multihop).", csv=True,
+        min_length=1)
+    forget: str | None = option(None, "Filter artifact or Parquet (table `forget`). Default: the model's training "
+                                "data, else filter@latest.", input=True)
+    retain: str | None = option(None, "Augment artifact or Parquet (table `retain`). Default: the model's training "
+                                "data, else the augment made from the forget data.", input=True)
+    general: str | None = option(None, "Augment artifact or Parquet (table `general`). Default: the retain "
+                                 "artifact.", input=True)
+    group: Literal["seeds"] | None = option(None, "'seeds': also evaluate every train artifact that differs from "
+                                            "--model only in its seed.")
+    limit: int | None = option(None, "At most N questions per set (spread over categories).", ge=1)
+    max_new_tokens: int = option(64, "Tokens generated per answer.", ge=1)
+    batch_size: int = option(16, "Prompts per generation batch (length-bucketed).", ge=1)
+    prompting: bool = option(False, "Prompting baseline: prepend the paper's instruction to refuse questions about "
+                             "the forget targets.", negatable=False)
+    judge: Judge = option("embedding", "Refusal judge: embedding (rules + MiniLM), rules, or llm (through the chat "
+                        "backends).")
+    temperature: Finite = option(0.0, "0 = greedy (default).", ge=0)
+    seed: int = option(0, "Sampling seed (only used with --temperature > 0).", top="seed")
 
 
 # ------------------------------------------------------------------------------------------------ models
@@ -117,9 +120,13 @@ class ModelRef:
     artifact: Artifact | None = None
 
 
-def resolve_models(ws: Workspace, names: list[str], group_seeds: bool) -> list[ModelRef]:
+def resolve_models(ws: Workspace, names: list[str], group_seeds: bool, served: bool = False) -> list[ModelRef]:
+    """Model names -> what to load and how to label it. `served`: names of models an OpenAI-compatible endpoint
+    serves, taken as they are."""
     from snapcli.models import resolve_model
 
+    if served:
+        return [ModelRef(n, n) for n in dict.fromkeys(names)]
     out: list[ModelRef] = []
     for name in names:
         rm = resolve_model(name, ws)  # validates: alias, train ref, dir or hub id
@@ -257,109 +264,92 @@ def prompting_instruction(names: list[str]) -> str:
 
 # ------------------------------------------------------------------------------------------------ stage
 
-def run_eval(
-    ws: Workspace,
-    spec: EvalSpec,
-    *,
-    force: bool = False,
-    on_progress: Progress | None = None,
-    judge_chat: Callable | None = None,
-) -> Artifact:
-    """Evaluate every model in spec.models (one run each) and publish one eval artifact."""
-    from snapcli.evaluate.generators import make_generator
-    from snapcli.evaluate.judge import get_judge
-
-    spec.check()
-    models = resolve_models(ws, spec.models, spec.group_seeds)
+def plan(ws: Workspace, spec: EvalSpec) -> Plan:
+    backend, why = spec.make_backend(ws)
+    models = resolve_models(ws, spec.model, spec.group == "seeds", served=backend.name == "openai")
     data = resolve_data(ws, spec, models)
-    questions = build_questions(data, spec)
     instruction = prompting_instruction(target_names(data)) if spec.prompting else None
     label = models[0].label if len({m.label for m in models}) == 1 else " | ".join(m.label for m in models)
     if spec.prompting:
         label += " + prompting"
-    inputs: dict[str, Artifact] = {}
-    for i, m in enumerate(models):
-        if m.artifact is not None:
-            inputs[f"model{i}"] = m.artifact
+    inputs: dict[str, Artifact] = {f"model{i}": m.artifact for i, m in enumerate(models) if m.artifact is not None}
     inputs.update(data)
     params: dict[str, Any] = {
         "models": [m.name if m.artifact is None else m.artifact.ref for m in models], "label": label,
         "sets": list(spec.sets), "limit": spec.limit, "max_new_tokens": spec.max_new_tokens,
         "batch_size": spec.batch_size, "prompting": spec.prompting, "instruction": instruction,
-        "judge": spec.judge, "temperature": spec.temperature, "seed": spec.seed, "backend": spec.backend,
-        "data": {k: a.ref for k, a in data.items()},
+        "judge": spec.judge, "temperature": spec.temperature, "seed": spec.seed, "backend": backend.name,
+        "endpoint": backend.identity(), "data": {k: a.ref for k, a in data.items()},
     }
+    return Plan(params, inputs, spec.seed, {"backend": backend, "why": why, "models": models, "data": data,
+                                            "instruction": instruction, "label": label, "ws": ws})
 
-    def fn(w: StageWriter) -> None:
-        convs = [[{"role": "user", "content": f"{instruction}\n\n{q}" if instruction else q}]
-                 for q in questions["question"]]
-        frames = []
-        total = len(convs) * len(models)
-        done = 0
+
+def build(w: StageWriter, spec: EvalSpec, plan: Plan, ctx: Context) -> None:
+    """Generate with every model in spec.model (one run each), judge, score; one eval artifact."""
+    from snapcli.evaluate.judge import get_judge
+    from snapcli.llm import Sampling
+
+    backend, models, data = plan.state["backend"], plan.state["models"], plan.state["data"]
+    instruction, label = plan.state["instruction"], plan.state["label"]
+    questions = build_questions(data, spec)
+    convs = [[{"role": "user", "content": f"{instruction}\n\n{q}" if instruction else q}]
+             for q in questions["question"]]
+    frames = []
+    total = len(convs) * len(models)
+    done = 0
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        ctx.progress("generating", done, total)
+
+    sampling = Sampling(spec.temperature, 1.0, spec.max_new_tokens, spec.seed)
+    try:
         for run, m in enumerate(models):
-            gen = make_generator(spec.backend, m.name, ws, device=spec.device, dtype=spec.dtype)
-
-            def tick(n: int) -> None:
-                nonlocal done
-                done += n
-                if on_progress:
-                    on_progress("generating", done, total)
-
-            try:
-                outs = gen.generate(convs, max_new_tokens=spec.max_new_tokens, batch_size=spec.batch_size,
-                                    temperature=spec.temperature, seed=spec.seed, on_batch=tick)
-            finally:
-                gen.close()
+            outs = backend.chat_many(m.name, convs, sampling, on_done=tick)
             df = questions.copy()
             df.insert(0, "run", run)
             df.insert(0, "model", m.label if len(models) == 1 else f"{m.label} [{m.name}]")
-            df["response"] = [o["text"] for o in outs]
-            df["prompt_tokens"] = [o["prompt_tokens"] for o in outs]
-            df["completion_tokens"] = [o["completion_tokens"] for o in outs]
+            df["response"] = [o.text for o in outs]
+            df["prompt_tokens"] = [o.prompt_tokens for o in outs]
+            df["completion_tokens"] = [o.completion_tokens for o in outs]
             frames.append(df)
-        gens = pd.concat(frames, ignore_index=True)
-        if on_progress:
-            on_progress("judging", 0, len(gens))
-        judge = get_judge(spec.judge, chat=judge_chat, ws=ws) if spec.judge == "llm" else get_judge(spec.judge)
-        verdicts = judge.judge(gens["question"].tolist(), gens["response"].tolist())
-        gens["obliterated"] = [v.obliterated for v in verdicts]
-        gens["judge_score"] = [float(v.score) for v in verdicts]
-        gens["decided_by"] = [v.decided_by for v in verdicts]
-        # a forget row's own response is a usable reference only when it is an answer, not a refusal
-        src = gens["source_response"].fillna("").tolist()
-        forget_mask = (gens["set"] == "forget") & gens["reference"].isna() & (gens["source_response"].notna())
-        if forget_mask.any():
-            uniq = sorted({s for s, f in zip(src, forget_mask, strict=True) if f and s})
-            ref_verdicts = dict(zip(uniq, judge.judge([None] * len(uniq), uniq), strict=True)) if uniq else {}
-            gens.loc[forget_mask, "reference"] = [
-                s if s in ref_verdicts and not ref_verdicts[s].obliterated else None
-                for s in gens.loc[forget_mask, "source_response"]]
-        if on_progress:
-            on_progress("judging", len(gens), len(gens))
-        gens["fact_recall"] = [fact_recall(r, ref, q) for r, ref, q in
-                               zip(gens["response"], gens["reference"], gens["question"], strict=True)]
-        gens["leaked"] = pd.array(
-            [is_leak(r, ref, q, ob) if s == "forget" else None for r, ref, q, ob, s in zip(
-                gens["response"], gens["reference"], gens["question"], gens["obliterated"], gens["set"], strict=True)],
-            dtype="boolean")
-        gens = gens.drop(columns=["source_response"])
-        agg = aggregate(gens)
-        w.write_table("generations", gens)
-        w.write_table("metrics", metrics_table(agg))
-        w.extra["summary"] = _clean(agg["summary"])
-        w.extra["label"] = label
-        w.extra["rows"] = {s: int((questions["set"] == s).sum()) for s in SETS}
-        w.extra["models"] = [{"name": m.name, "label": m.label, "ref": m.artifact.ref if m.artifact else None}
-                             for m in models]
-        w.extra["judge_chat"] = "injected" if judge_chat is not None else None
-
-    return ws.run_stage(STAGE, params=params, inputs=inputs, fn=fn, force=force, seed=spec.seed)
+    finally:
+        backend.close()
+    gens = pd.concat(frames, ignore_index=True)
+    ctx.progress("judging", 0, len(gens))
+    judge = get_judge(spec.judge, ws=plan.state["ws"]) if spec.judge == "llm" else get_judge(spec.judge)
+    verdicts = judge.judge(gens["question"].tolist(), gens["response"].tolist())
+    gens["obliterated"] = [v.obliterated for v in verdicts]
+    gens["judge_score"] = [float(v.score) for v in verdicts]
+    gens["decided_by"] = [v.decided_by for v in verdicts]
+    # a forget row's own response is a usable reference only when it is an answer, not a refusal
+    src = gens["source_response"].fillna("").tolist()
+    forget_mask = (gens["set"] == "forget") & gens["reference"].isna() & (gens["source_response"].notna())
+    if forget_mask.any():
+        uniq = sorted({s for s, f in zip(src, forget_mask, strict=True) if f and s})
+        ref_verdicts = dict(zip(uniq, judge.judge([None] * len(uniq), uniq), strict=True)) if uniq else {}
+        gens.loc[forget_mask, "reference"] = [
+            s if s in ref_verdicts and not ref_verdicts[s].obliterated else None
+            for s in gens.loc[forget_mask, "source_response"]]
+    ctx.progress("judging", len(gens), len(gens))
+    gens["fact_recall"] = [fact_recall(r, ref, q) for r, ref, q in
+                           zip(gens["response"], gens["reference"], gens["question"], strict=True)]
+    gens["leaked"] = pd.array(
+        [is_leak(r, ref, q, ob) if s == "forget" else None for r, ref, q, ob, s in zip(
+            gens["response"], gens["reference"], gens["question"], gens["obliterated"], gens["set"], strict=True)],
+        dtype="boolean")
+    gens = gens.drop(columns=["source_response"])
+    agg = aggregate(gens)
+    w.write_table("generations", gens)
+    w.write_table("metrics", metrics_table(agg))
+    w.extra["summary"] = json_safe(agg["summary"])
+    w.extra["label"] = label
+    w.extra["rows"] = {s: int((questions["set"] == s).sum()) for s in SETS}
+    w.extra["models"] = [{"name": m.name, "label": m.label, "ref": m.artifact.ref if m.artifact else None}
+                         for m in models]
+    w.extra["usage"] = backend.usage.to_dict()
 
 
-def _clean(obj: Any) -> Any:
-    """NaN -> None so manifests stay valid JSON."""
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, float) and math.isnan(obj):
-        return None
-    return obj
+DEF = StageDef(STAGE, EvalSpec, plan, build)

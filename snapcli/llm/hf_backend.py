@@ -1,22 +1,53 @@
-"""In-process transformers backend: any registry model (alias, hub id, local dir, train artifact), batched.
+"""In-process transformers backend (`hf`, alias `local`): any registry model (alias, hub id, local dir, train
+artifact, adapter), batched with snapcli.models.generation.generate_chat.
 
-Replies are produced in chunks of a few batches so each finished chunk is cached right away; a killed run
-loses at most one chunk of work.
+Replies are produced in chunks of a few batches so each finished chunk is cached right away; a killed run loses at
+most one chunk of work. The loaded model is kept process-wide for the next backend that asks for the same model
+(generate -> filter -> augment in one `snap run` load SmolLM2 once); only one model is kept, so evaluating a base
+and an unlearned 7B model one after the other never holds both.
 """
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from snapcli.errors import SnapError
 from snapcli.llm.base import Completion, LLMBackend, Messages, Sampling
 from snapcli.llm.cache import LLMCache
 
 DEFAULT_LOCAL_MODEL = "smollm2"
+_LOADED: dict[tuple[str, str | None, str | None], Any] = {}
 
 
-class LocalBackend(LLMBackend):
-    name = "local"
+def loaded_model(name: str, ws, dtype: str | None, device: str | None):
+    """(model, tokenizer) for a model name, shared by every in-process backend of this process (one at a time)."""
+    from snapcli.models import load_causal_lm, resolve_model
+
+    key = (resolve_model(name, ws).path_or_id, dtype, device)
+    if key not in _LOADED:
+        release_models()
+        _LOADED[key] = load_causal_lm(name, ws, dtype=dtype, device=device)
+    return _LOADED[key]
+
+
+def release_models() -> None:
+    """Free the process-wide model (before a different model loads, or when a stage is done with it)."""
+    _LOADED.clear()
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+
+
+class HFBackend(LLMBackend):
+    name = "hf"
+    in_process = True
 
     def __init__(
         self,
@@ -27,10 +58,9 @@ class LocalBackend(LLMBackend):
         dtype: str | None = None,
         batch_size: int = 8,
         chunk_batches: int = 2,
+        **_: Any,
     ):
         super().__init__(cache)
-        from snapcli.errors import SnapError
-
         if batch_size < 1:
             raise SnapError(f"--batch-size must be >= 1 (got {batch_size})")
         self.ws = ws
@@ -38,7 +68,6 @@ class LocalBackend(LLMBackend):
         self.dtype = dtype
         self.batch_size = batch_size
         self.chunk = batch_size * max(1, chunk_batches)
-        self._models: dict[str, Any] = {}
 
     def identity(self) -> dict[str, Any]:
         return {}
@@ -47,7 +76,7 @@ class LocalBackend(LLMBackend):
         return DEFAULT_LOCAL_MODEL
 
     def describe(self, model: str) -> str:
-        return f"local:{model}"
+        return f"hf:{model}"
 
     def cache_model_id(self, model: str) -> str:
         """The resolved location: `train@latest` must not replay replies of an older trained version."""
@@ -56,12 +85,7 @@ class LocalBackend(LLMBackend):
         return resolve_model(model, self.ws).path_or_id
 
     def loaded(self, model: str):
-        """(model, tokenizer), loaded once per process and shared by the question and response roles."""
-        if model not in self._models:
-            from snapcli.models import load_causal_lm
-
-            self._models[model] = load_causal_lm(model, self.ws, dtype=self.dtype, device=self.device)
-        return self._models[model]
+        return loaded_model(model, self.ws, self.dtype, self.device)
 
     def _complete(
         self, model: str, conversations: Sequence[Messages], sampling: Sampling,
@@ -81,3 +105,6 @@ class LocalBackend(LLMBackend):
             )
             for i, o in zip(idx, outs, strict=True):
                 on_result(i, Completion(o["text"], o["prompt_tokens"], o["completion_tokens"]))
+
+    def close(self) -> None:
+        release_models()
