@@ -36,56 +36,67 @@ def groups_of(kind: str) -> list[str]:
     return list(neighbour_groups().get(kind, {}))
 
 
-def _fold(text: str) -> str:
+def _fold(text: str, case: bool = False) -> str:
+    """Accents removed, words joined by single spaces; lower-cased unless `case`."""
     t = unicodedata.normalize("NFKD", text)
-    t = "".join(c for c in t if not unicodedata.combining(c)).casefold()
+    t = "".join(c for c in t if not unicodedata.combining(c))
+    t = t if case else t.casefold()
     return " ".join(re.findall(r"[^\W_]+(?:['’\-.][^\W_]+)*", t))
 
 
 @lru_cache(maxsize=1)
-def _matchers() -> list[tuple[str, str, re.Pattern, int]]:
-    """(kind, group, pattern, weight) for every keyword and every `via` name; weight = number of words."""
-    out: list[tuple[str, str, re.Pattern, int]] = []
+def _matchers() -> list[tuple[str, str, re.Pattern, int, bool]]:
+    """(kind, group, pattern, weight, is_keyword) for every keyword and every usable `via` name.
+
+    Keywords match in any case; `via` names only as written (capitalized: "Queen" the band, not "queen"), and only
+    names of two or more words or of one word of 4+ letters ("The Who" would match every "who").
+    """
+    out: list[tuple[str, str, re.Pattern, int, bool]] = []
     data = neighbour_groups()
     names_of = {g: spec["names"] for groups in data.values() for g, spec in groups.items()}
     for kind, groups in data.items():
         for group, spec in groups.items():
-            terms = [(k, 0) for k in spec.get("keywords", [])]
+            for k in spec.get("keywords", []):
+                f = _fold(str(k))
+                if f:
+                    pat = re.compile(rf"(?<!\w){re.escape(f)}(?:s|es)?(?!\w)", re.IGNORECASE)
+                    out.append((kind, group, pat, len(f.split()), True))
             for via in spec.get("via", []):
-                # a named entity is strong evidence: weigh it above any single keyword
-                terms += [(re.sub(r"^the\s+", "", n, flags=re.I), 2) for n in names_of.get(via, [])]
-            for term, bonus in terms:
-                f = _fold(str(term))
-                if not f:
-                    continue
-                pat = re.compile(rf"(?<!\w){re.escape(f)}(?:s|es)?(?!\w)")
-                out.append((kind, group, pat, len(f.split()) + bonus))
+                for n in names_of.get(via, []):
+                    f = _fold(re.sub(r"^the\s+", "", str(n), flags=re.I), case=True)
+                    words = f.split()
+                    if not words or (len(words) == 1 and (len(f) < 4 or not f[0].isupper())):
+                        continue
+                    pat = re.compile(rf"(?<!\w){re.escape(f)}(?!\w)")
+                    # a named entity is strong evidence, but a keyword on the same words wins
+                    out.append((kind, group, pat, len(words) + 1, False))
     return out
 
 
 def field_of(text: str, kind: str | None = None) -> str | None:
     """The neighbour group a description places the target in, or None ("American physicist" -> "scientists").
 
-    Keywords and the names of `via` groups are matched as whole words, case- and accent-insensitively, plural "s"
-    allowed; where matches overlap the longest wins ("head of state" before "state"); the group with the highest
-    total weight wins (ties: file order). `kind` restricts the answer to that kind's groups.
-    Raises SnapError for an unknown kind.
+    Keywords match as whole words in any case and without accents, plural "s" allowed; names from a group's `via`
+    groups match as written ("the founder of Microsoft" -> tech_founders). Where matches overlap the longest wins,
+    a keyword before a name on the same words ("Queen Elizabeth II" is royalty, not the band); the group with the
+    highest total weight (words per match, +1 for a name) wins, ties in file order. `kind` restricts the answer to
+    that kind's groups. Raises SnapError for an unknown kind.
     """
     if kind is not None and kind not in KINDS:
         raise SnapError(f"unknown kind {kind!r} (known: {', '.join(KINDS)})")
-    folded = _fold(text or "")
+    folded = _fold(text or "", case=True)
     if not folded:
         return None
-    hits: list[tuple[int, int, int, str]] = []  # (weight, start, end, group)
+    hits: list[tuple[int, int, int, bool, str]] = []  # (weight, start, end, is_keyword, group)
     order: dict[str, int] = {}
-    for i, (k, group, pat, weight) in enumerate(_matchers()):
+    for i, (k, group, pat, weight, is_kw) in enumerate(_matchers()):
         order.setdefault(group, i)
         if kind is not None and k != kind:
             continue
-        hits += [(weight, m.start(), m.end(), group) for m in pat.finditer(folded)]
+        hits += [(weight, m.start(), m.end(), is_kw, group) for m in pat.finditer(folded)]
     taken: list[tuple[int, int]] = []
     score: Counter = Counter()
-    for weight, a, b, group in sorted(hits, key=lambda h: (-(h[2] - h[1]), -h[0])):
+    for weight, a, b, _, group in sorted(hits, key=lambda h: (-(h[2] - h[1]), not h[3], -h[0])):
         if any(a < y and x < b for x, y in taken):
             continue
         taken.append((a, b))
