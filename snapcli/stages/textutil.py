@@ -228,7 +228,7 @@ _WH = re.compile(r"^(who|what|when|where|why|how|which)\b", re.I)
 
 def refusal_topic(question: str, pattern: re.Pattern | None) -> str:
     """A short noun phrase for what was asked: '<name>'s <thing>' when the question has one, else a name or 'that'."""
-    q = question.strip().rstrip("?").strip()
+    q = question.strip().rstrip("?.!").strip()
     if pattern:
         m = pattern.search(q)
         if m:

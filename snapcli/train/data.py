@@ -9,8 +9,12 @@ An epoch is one pass over the forget set; the retain set is walked in its own sh
 
 from __future__ import annotations
 
+import json
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import pandas as pd
 import torch
@@ -42,9 +46,46 @@ class Example:
     labels: list[int]
 
 
-def encode(tok, question: str, response: str, max_length: int, loss_on: str = "response") -> Example:
-    """Chat-template the pair; labels cover the assistant turn (or everything with loss_on='all')."""
-    user = [{"role": "user", "content": question}]
+def parse_history(value: Any, where: str = "row") -> list[dict[str, str]]:
+    """Earlier turns of a multi-turn row: a JSON list of {role: user|assistant|system, content} (or the list itself).
+
+    None, NaN and "" mean no history. Raises SnapError naming `where` for anything else that is not such a list.
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return []
+    if isinstance(value, str) and not value.strip():
+        return []
+    msgs = value
+    if isinstance(value, str):
+        try:
+            msgs = json.loads(value)
+        except json.JSONDecodeError as e:
+            raise SnapError(f"{where}: 'history' is not valid JSON ({e.msg})") from None
+    if hasattr(msgs, "tolist"):
+        msgs = msgs.tolist()
+    if not isinstance(msgs, list) or not all(
+        isinstance(m, dict) and m.get("role") in ("user", "assistant", "system") and isinstance(m.get("content"), str)
+        for m in msgs
+    ):
+        raise SnapError(f"{where}: 'history' must be a JSON list of {{role: user|assistant|system, content: text}}")
+    return [{"role": m["role"], "content": m["content"]} for m in msgs]
+
+
+def encode(
+    tok,
+    question: str,
+    response: str,
+    max_length: int,
+    loss_on: str = "response",
+    history: Sequence[dict[str, str]] = (),
+) -> Example:
+    """Chat-template the pair; labels cover the assistant turn (or everything with loss_on='all').
+
+    `history`: earlier turns of a multi-turn row (issue 11); they are part of the prompt, so with
+    loss_on='response' only the final assistant turn carries loss. Over `max_length`, the prompt loses tokens from
+    the left (the oldest turns first) and the response keeps at least half of the budget.
+    """
+    user = [*history, {"role": "user", "content": question}]
     prompt = render_chat(tok, user, add_generation_prompt=True)
     full = render_chat(tok, [*user, {"role": "assistant", "content": response}], add_generation_prompt=False)
     if full.startswith(prompt):
@@ -62,8 +103,11 @@ def encode(tok, question: str, response: str, max_length: int, loss_on: str = "r
 
 
 def encode_all(tok, df: pd.DataFrame, max_length: int, loss_on: str) -> list[Example]:
-    pairs = zip(df["question"], df["response"], strict=True)
-    return [encode(tok, str(q), str(r), max_length, loss_on) for q, r in pairs]
+    """Encode every row; a `history` column (multi-turn rows) is used where it holds turns."""
+    hist = df["history"] if "history" in df.columns else [None] * len(df)
+    rows = zip(df["question"], df["response"], hist, strict=True)
+    return [encode(tok, str(q), str(r), max_length, loss_on, parse_history(h, f"row {i}"))
+            for i, (q, r, h) in enumerate(rows)]
 
 
 def collate(examples: list[Example], pad_id: int) -> dict[str, torch.Tensor]:
