@@ -45,7 +45,7 @@ THRESHOLDS: dict[str, float] = {
 
 def default_embed(texts: Sequence[str]) -> np.ndarray:
     """Unit-norm sentence embeddings from the shared embedder (snapcli.stages.filter.embed, all-MiniLM-L6-v2)."""
-    from snapcli.stages.filter import embed
+    from snapcli.models.embedder import embed
 
     return embed(list(texts))
 
