@@ -60,10 +60,10 @@ def test_piped_stdin_session(snap_bin, ws_path):
 
 def test_context_budget_drops_oldest_turns(tiny_model_dir):
     from snapcli.chat import ChatSession
-    from snapcli.models import load_causal_lm
+    from snapcli.llm import make_backend
 
-    model, tok = load_causal_lm("tiny")
-    s = ChatSession(model, tok, max_new_tokens=8, max_input_tokens=90)
+    backend, _ = make_backend("hf", None, use_cache=False)
+    s = ChatSession(backend, "tiny", max_new_tokens=8, max_input_tokens=90)
     dropped = 0
     for i in range(6):
         res = s.ask(f"question number {i} about something rather long to fill the context window")
