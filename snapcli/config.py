@@ -45,6 +45,9 @@ class PipelineSpec(StageSpec):
     example: str | None = option(None, "Start from a curated example set (snap examples list) instead of "
                                  "generate/filter/augment.")
     seed: int | None = option(None, "Seed for every stage that takes one (benchmark keeps its own).")
+    heldout: list[str] | None = option(None, "Held-out sets to evaluate the base and the unlearned model on, "
+                                       "written independently of the generated data: a .yaml file "
+                                       "(benchmarks/heldout/*.yaml format) or a curated set name (bill-gates).")
     workspace: Path | None = option(None, "Workspace directory (the global --workspace flag wins).", cli=False)
     sequential: bool = option(False, "With several entities: unlearn them one at a time, each from the previous "
                               "model.", cli=False)

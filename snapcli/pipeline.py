@@ -52,6 +52,7 @@ class Node:
     label: str = ""
     meta: dict[str, Any] = field(default_factory=dict)
     example: str | None = None  # an example-set import node (produces a filter and an augment artifact)
+    heldout: str | None = None  # a held-out set import node (produces one heldout artifact)
 
     @property
     def deps(self) -> list[str]:
@@ -59,7 +60,7 @@ class Node:
 
     @property
     def shown(self) -> str:
-        return "filter+augment" if self.example else self.stage
+        return "filter+augment" if self.example else "heldout" if self.heldout else self.stage
 
     def spec(self, arts: dict[str, list[Artifact]]) -> StageSpec:
         cls = spec_class(self.stage)
@@ -77,6 +78,11 @@ class Node:
         return cls.build(values, where=f"{self.key}: ")
 
     def lookup(self, ws: Workspace, arts: dict[str, list[Artifact]]) -> list[Artifact] | None:
+        if self.heldout:
+            from snapcli.evaluate.heldout import cached_heldout
+
+            hit = cached_heldout(ws, self.heldout)
+            return None if hit is None else [hit]
         if self.example:
             from snapcli.curated import cached_example
 
@@ -85,6 +91,10 @@ class Node:
         return hit
 
     def run(self, ws: Workspace, arts: dict[str, list[Artifact]], force: bool, ctx: Context) -> list[Artifact]:
+        if self.heldout:
+            from snapcli.evaluate.heldout import import_heldout
+
+            return [import_heldout(ws, self.heldout)]
         if self.example:
             from snapcli.curated import import_example
 
@@ -238,6 +248,24 @@ def build_nodes(cfg: dict[str, Any]) -> list[Node]:
             nodes.append(eval_node(k, data[i], t, False))
             evals.append(k)
 
+    # held-out sets (written independently of the generated data): the base and the final model on each
+    from snapcli.evaluate.heldout import load_heldout
+
+    for source in cfg.get("heldout") or []:
+        h = load_heldout(source)
+        hk = f"heldout[{h.name}]"
+        nodes.insert(next(i for i, n in enumerate(nodes) if n.stage == "train" or n.stage == "eval"),
+                     Node(hk, "filter", {}, label=f"{h.name} (held-out)", heldout=source))
+        general = (hk, 0) if "general" in h.tables else data[0][2]
+        d = (f"{h.target} [held-out {h.name}]", (hk, 0), (hk, 0))
+        for key, tk in ((f"eval[base|heldout:{h.name}]", None), *(
+                (f"eval[{t}|heldout:{h.name}]", t) for t in ([trained[-1][0]] if trained else []))):
+            n = eval_node(key, d, tk, False)
+            n.wires["general"] = [general]
+            n.meta["heldout"] = h.name
+            nodes.append(n)
+            evals.append(key)
+
     final = [trained[-1][0]] if trained else []
     nodes.append(Node("benchmark", "benchmark", {**_section(cfg, "benchmark"), "model": [model]},
                       {"model": [(t, None) for t in final]} if final else {},
@@ -372,7 +400,7 @@ class Pipeline:
             trained = n.meta["trained"]
             models = [a.ref for a in arts[trained]] if trained else [base_model(self.cfg)]
             rows.append({
-                "target": n.meta["target"], "role": n.meta["role"], "step": trained,
+                "target": n.meta["target"], "role": n.meta["role"], "step": trained, "heldout": n.meta.get("heldout"),
                 "model": ", ".join(models) + (" + prompting" if n.meta["prompting"] else ""), "eval": art.ref,
                 **{k: _mean(s.get(k)) for k in METRICS},
                 "capability": _mean_of([cap.get(m) for m in models]) if not n.meta["prompting"] else

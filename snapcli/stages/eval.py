@@ -161,14 +161,14 @@ def resolve_data(ws: Workspace, spec: EvalSpec, models: list[ModelRef]) -> dict[
     trained = next((m.artifact for m in models if m.artifact is not None), None)
     forget = retain = general = None
     if spec.forget:
-        forget = ws.resolve(spec.forget).require_stage("filter")
+        forget = ws.resolve(spec.forget).require_stage("filter", "heldout")
     elif trained is not None:
         forget = _input_of(trained, "filter", ws)
     if forget is None and ("forget" in spec.sets or spec.prompting or not (spec.retain and spec.general)):
         if ws.latest("filter"):
             forget = ws.resolve("filter@latest")
     if spec.retain:
-        retain = ws.resolve(spec.retain).require_stage("augment")
+        retain = ws.resolve(spec.retain).require_stage("augment", "heldout")
     elif trained is not None:
         retain = _input_of(trained, "augment", ws)
     if retain is None and forget is not None and not forget.is_plain:
@@ -176,7 +176,7 @@ def resolve_data(ws: Workspace, spec: EvalSpec, models: list[ModelRef]) -> dict[
     if retain is None and ws.latest("augment") and not spec.retain:
         retain = ws.resolve("augment@latest")
     if spec.general:
-        general = ws.resolve(spec.general).require_stage("augment")
+        general = ws.resolve(spec.general).require_stage("augment", "heldout")
     else:  # the augment artifact holds both tables; a single Parquet file is only the retain table
         general = retain if retain is not None and not retain.path.is_file() else None
     data = {}
@@ -235,6 +235,8 @@ def build_questions(data: dict[str, Artifact], spec: EvalSpec) -> pd.DataFrame:
             df.loc[df["prompt_category"].astype(str) == MULTIHOP, "category"] = MULTIHOP
         df = take_limit(df, spec.limit)
         ref = next((df[c] for c in REFERENCE_COLUMNS if c in df.columns), None)
+        if ref is None and "facts" in df.columns:  # a held-out set's gold facts (leakage = a fact in a non-refusal)
+            ref = df["facts"].map(lambda f: "; ".join(map(str, f)) if f is not None and len(f) else None)
         if ref is None and s in ("retain", "general") and "response" in df.columns:
             ref = df["response"]  # gold answers of D_r / D_g
         out = pd.DataFrame({
@@ -242,6 +244,7 @@ def build_questions(data: dict[str, Artifact], spec: EvalSpec) -> pd.DataFrame:
             "entity": df["entity"].astype(str) if "entity" in df.columns else None,
             "reference": ref.astype("string") if ref is not None else pd.Series([None] * len(df), dtype="string"),
             "source_response": df["response"].astype(str) if s == "forget" and "response" in df.columns else None,
+            "variant": df["variant"].astype(str) if "variant" in df.columns else "plain",
         })
         frames.append(out)
     return pd.concat(frames, ignore_index=True)
