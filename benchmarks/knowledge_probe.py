@@ -77,7 +77,7 @@ def run(args) -> dict:
     return out
 
 
-def reextract(run_file: str) -> dict:
+def reextract(run_file: str, use_embedder: bool = False) -> dict:
     """Extraction, derived questions and ranking again on a saved run's answers (no model needed)."""
     import pandas as pd
 
@@ -85,11 +85,14 @@ def reextract(run_file: str) -> dict:
     from snapcli.datagen.knowledge import extract
     from snapcli.datagen.related import rank_related
 
+    embed = None
+    if use_embedder:
+        from snapcli.stages.filter import embed
     data = json.loads(Path(run_file).read_text())
     for t in data["targets"]:
         table = pd.DataFrame(t["answers"])
         start = time.perf_counter()
-        know = extract(t["name"], table, kind=t["kind"])
+        know = extract(t["name"], table, kind=t["kind"], embed=embed)
         know.kind_why = t["kind_why"]
         t["knowledge"] = know.to_dict()
         t["derived"] = derived_questions(know, [t["name"]], n=40, seed=0).to_dict("records")
@@ -133,9 +136,15 @@ def main() -> None:
     ap.add_argument("--out", help="also write the JSON here")
     ap.add_argument("--score", help="a saved run: print the labelled shares instead of running")
     ap.add_argument("--reextract", help="a saved run: extract/derive/rank again from its answers")
+    ap.add_argument("--embedder", action="store_true", help="type bare names with the embedded MiniLM too")
     ap.add_argument("--labels", default=str(Path(__file__).with_name("knowledge_labels.yaml")))
     args = ap.parse_args()
-    doc = score(args.score, args.labels) if args.score else reextract(args.reextract) if args.reextract else run(args)
+    if args.score:
+        doc = score(args.score, args.labels)
+    elif args.reextract:
+        doc = reextract(args.reextract, args.embedder)
+    else:
+        doc = run(args)
     text = json.dumps(doc, ensure_ascii=False, indent=1)
     if args.out:
         Path(args.out).write_text(text)

@@ -29,6 +29,7 @@ from typing import Any
 import pandas as pd
 
 from snapcli.datagen.chatfn import ChatFn, backend_chat, call_chat, local_chat, reply_parts
+from snapcli.datagen.entity_types import EmbedFn, type_by_embedding
 from snapcli.datagen.mentions import PERSON_TITLES, find_mentions, gazetteer, nationalities, numbers, years
 from snapcli.datagen.probe_questions import KINDS, PROBE_QUESTIONS, ProbeQuestion, probe_questions
 from snapcli.datagen.statements import (
@@ -38,6 +39,7 @@ from snapcli.datagen.statements import (
     definite,
     describe,
     field_of,
+    fits_kind,
     read_statements,
     sentences,
     specific,
@@ -207,7 +209,7 @@ def _pairs(answers: pd.DataFrame | Sequence[Any]) -> list[tuple[str, str]]:
 
 
 def _entity_key(name: str, kind: str) -> str:
-
+    """Same entity, other spelling: titles, articles, middle names and corporate suffixes ignored."""
     toks = [t for t in tokens(name) if t and t != "the"]
     if kind == "person":
         toks = [t for t in toks if t not in PERSON_TITLES and len(t) > 1] or toks
@@ -221,9 +223,8 @@ def _entity_key(name: str, kind: str) -> str:
 
 
 def _display(name: str) -> str:
-
     words = name.split()
-    while len(words) > 2 and fold(words[0]).strip(".") in PERSON_TITLES:
+    while len(words) > 2 and fold(words[0]).strip(".") in PERSON_TITLES and words[1][:1].isupper():
         words = words[1:]  # "Sir Arthur Conan Doyle" -> "Arthur Conan Doyle"; "Dr. Watson" stays
     return " ".join(words)
 
@@ -233,28 +234,30 @@ def extract(
     answers: pd.DataFrame | Sequence[str | tuple[str, str]],
     aliases: Sequence[str] = (),
     kind: str | None = None,
+    embed: EmbedFn | None = None,
 ) -> Knowledge:
     """Read the model's answers about `name` -> Knowledge.
 
     `answers`: the `probe` table (question, base_answer), or (question, answer) pairs, or answer strings.
     `kind`: the target's kind if known; otherwise guessed from the answers (snapcli.datagen.kind.detect_kind).
     Refusals, empty answers, repeated sentences and echoed questions add nothing. Entities that name the target
-    (its name, aliases, surname, initials, possessive, any diacritics or script) are left out; a surname alone
-    counts as a mention of the person already named in full ("Allen" -> "Paul Allen").
+    (its name, aliases, surname, initials, possessive, any diacritics or script) or are named after it are left
+    out; a surname alone counts as a mention of the person already named in full ("Allen" -> "Paul Allen").
 
     Entity score = KIND_WEIGHT[kind] x (1 + log2(answers naming it + 0.25 x further mentions)) x (1 + 1/(1 +
     index of the first answer naming it)) x (1.5 if a stated relation has it as object). Copula descriptions are
-    kept when specific (statements.specific). Raises SnapError on an empty name.
+    kept when specific (statements.specific). `embed` (texts -> normalized vectors, e.g.
+    snapcli.stages.filter.embed) types the names that only capitalization calls people
+    (snapcli.datagen.entity_types). Raises SnapError on an empty name or an unknown kind.
     """
     from snapcli.datagen.kind import detect_kind
 
     if not name or not name.strip():
         raise SnapError("extract: the target's name is empty")
     name = name.strip()
-    pairs = _pairs(answers)
     cleaned: list[tuple[str, str]] = []
     refused = 0
-    for q, a in pairs:
+    for q, a in _pairs(answers):
         sents, was_refusal = _content_sentences(q, a)
         if was_refusal or not sents:
             refused += 1
@@ -267,150 +270,170 @@ def extract(
         raise SnapError(f"unknown kind '{kind}' (choose from {', '.join(KINDS)})")
     names = TargetNames(name, list(aliases), person=kind in ("person", "fictional_character"))
     st = read_statements(cleaned, names, kind)
-    # aliases the answers reveal join the target's names before entities are collected
-    new_aliases = []
-    for a in st.aliases:
-        if a not in new_aliases and not names.is_alias(a) and fold(a) != fold(name):
-            new_aliases.append(a)
+    # aliases the answers reveal ("Marie Curie (born Maria Skłodowska)") join the target's names first
+    new_aliases = list(dict.fromkeys(a for a in st.aliases if not names.is_alias(a)))
     if new_aliases:
         names = TargetNames(name, [*aliases, *new_aliases], person=names.person)
+    ranked = _rank_entities(cleaned, names, {fold(r.obj) for r in st.relations}, embed)
+    gender = None
+    if names.person:  # "he" in an answer about Paris is someone else
+        gender = "female" if st.she > st.he * 1.5 and st.she >= 2 else (
+            "male" if st.he > st.she * 1.5 and st.he >= 2 else None)
+    raw_descs = list(dict.fromkeys(st.descriptions))
+    fields = Counter(f for f in (field_of(d) for d in raw_descs) if f)
+    # the most frequent field noun that fits the kind ("conglomerate", not "leader", for a company)
+    fitting = [f for f, _ in fields.most_common() if fits_kind(f, kind)]
+    field_guess = fitting[0] if fitting else None
+    fields = Counter({f: c for f, c in fields.items() if fits_kind(f, kind)})
+    described, basis = _descriptions(raw_descs, st.relations, names, field_guess or DEFAULT_HEAD.get(kind, "one"),
+                                     {"female": "wife", "male": "husband"}.get(gender or "", "spouse"),
+                                     "who" if names.person else "that")
+    all_text = " ".join(a for _, a in cleaned)
+    facts = _facts(described, ranked, st.relations, fields, all_text, names)
+    return Knowledge(
+        name=name, facts=facts, entities=ranked, kind_guess=kind, field_guess=field_guess, descriptions=raw_descs,
+        aliases=new_aliases, relations=st.relations,
+        nationalities=list(dict.fromkeys(n for d in raw_descs for n in nationalities(d))),
+        numbers=list(dict.fromkeys(numbers(all_text)))[:20], gender=gender, answers_used=len(cleaned),
+        answers_refused=refused, kind_why=kind_why, basis=basis,
+    )
 
-    # ---- entities
+
+def _new_entity(first: int) -> dict[str, Any]:
+    return {"names": Counter(), "kinds": Counter(), "answers": set(), "mentions": 0, "first": first,
+            "cues": Counter()}
+
+
+def _rank_entities(
+    cleaned: list[tuple[str, str]], names: TargetNames, rel_objects: set[str], embed: EmbedFn | None = None,
+) -> list[RankedEntity]:
+    """Every named thing in the answers but the target, merged across spellings, scored (see `extract`)."""
     ents: dict[str, dict[str, Any]] = {}
-    surname_hits: list[tuple[str, int]] = []
-    for ai, (_, a) in enumerate(cleaned):
-        for mt in find_mentions(a):
+    lone: list[tuple[str, str, int]] = []
+    found = [find_mentions(a) for _, a in cleaned]
+    if embed is not None:  # names typed by capitalization alone get the embedder's opinion
+        guesses = type_by_embedding([m.text for ms in found for m in ms if m.cue == "capitalized words"], embed)
+        for ms in found:
+            for m in ms:
+                if m.text in guesses:
+                    m.kind, m.cue = guesses[m.text], "embedding"
+    for ai, mentions in enumerate(found):
+        for mt in mentions:
             if names.is_alias(mt.text):
                 continue
             if names.named_after(mt.text) or (not names.person and names.mentioned_in(mt.text)):
                 continue  # "Microsoft Windows", "The Taylor Swift Blog": named after the target
             if len(mt.text.split()) == 1 and mt.kind in ("other", "person") and not mt.quoted:
-                surname_hits.append((mt.text, ai))
+                lone.append((mt.text, mt.kind, ai))
                 continue
-            if mt.kind in ("other",) and len(tokens(mt.text)) > 5:
+            if mt.kind == "other" and len(tokens(mt.text)) > 5:
                 continue
-            key = _entity_key(mt.text, mt.kind)
-            e = ents.setdefault(key, {"names": Counter(), "kinds": Counter(), "answers": set(), "mentions": 0,
-                                      "first": ai, "cues": Counter()})
+            e = ents.setdefault(_entity_key(mt.text, mt.kind), _new_entity(ai))
             e["names"][_display(mt.text)] += 1
-            weight = 3 if mt.cue == "words" else (1 if mt.cue in ("", "capitalized words") else 2)
-            e["kinds"][mt.kind] += weight
+            # the kind seen with the strongest evidence wins: own words > context > capitalization alone
+            e["kinds"][mt.kind] += 3 if mt.cue == "words" else (1 if mt.cue in ("", "capitalized words") else 2)
             if mt.cue:
                 e["cues"][mt.cue] += 1
             e["answers"].add(ai)
             e["mentions"] += 1
-    # a lone capitalized word: the surname of a person already named ("Allen"), else an entity of its own
-    for word, ai in surname_hits:
+    # a lone capitalized word: the surname (or the unique first name) of a person already named, else its own
+    persons = [k for k, e in ents.items() if e["kinds"].most_common(1)[0][0] == "person" and " " in k]
+    for word, mkind, ai in lone:
         f = fold(word).removesuffix("'s")
-        persons = [k for k, e in ents.items() if e["kinds"].most_common(1)[0][0] == "person" and " " in k]
         owner = next((k for k in persons if k.split()[-1] == f), None)
-        if owner is None:  # a first name alone, when exactly one person has it ("Pierre" -> "Pierre Curie")
+        if owner is None:
             firsts = [k for k in persons if k.split()[0] == f]
             owner = firsts[0] if len(firsts) == 1 else None
         if owner is None:
             owner = _entity_key(word, "other")
             if owner not in ents:
-                kind_w = "place" if f in _places() else ("organization" if word.isupper() and len(word) >= 2
-                                                          else "other")
-                ents[owner] = {"names": Counter(), "kinds": Counter({kind_w: 1}), "answers": set(), "mentions": 0,
-                               "first": ai, "cues": Counter()}
+                ents[owner] = _new_entity(ai)
+                guess = mkind if mkind != "other" else "place" if f in _places() else \
+                    "organization" if word.isupper() and len(word) >= 2 else "other"
+                ents[owner]["kinds"][guess] += 1
             ents[owner]["names"][word] += 1
-        ents[owner]["answers"].add(ai)
-        ents[owner]["mentions"] += 1
-        ents[owner]["first"] = min(ents[owner]["first"], ai)
-    rel_objects = {fold(r.obj) for r in st.relations}
+        e = ents[owner]
+        e["answers"].add(ai)
+        e["mentions"] += 1
+        e["first"] = min(e["first"], ai)
     ranked: list[RankedEntity] = []
     for e in ents.values():
         display = e["names"].most_common(1)[0][0]
-        # the longest spelling that is the same entity reads best ("Paul Allen" over "Allen")
         longest = max(e["names"], key=lambda n: (len(n.split()), e["names"][n]))
         if len(longest.split()) > len(display.split()):
-            display = longest
+            display = longest  # "Paul Allen" reads better than "Allen"
         ek = e["kinds"].most_common(1)[0][0]
         n_ans = len(e["answers"])
         # log-scaled counts: a country named in every answer must not bury the spouse named twice
-        score = KIND_WEIGHT.get(ek, 0.2) * (1 + math.log2(n_ans + 0.25 * (e["mentions"] - n_ans))) * \
+        score = KIND_WEIGHT.get(ek, 0.1) * (1 + math.log2(n_ans + 0.25 * (e["mentions"] - n_ans))) * \
             (1 + 1 / (1 + e["first"]))
-        if fold(display) in rel_objects or any(fold(n) in rel_objects for n in e["names"]):
+        if any(fold(n) in rel_objects for n in [display, *e["names"]]):
             score *= 1.5
         ranked.append(RankedEntity(display, ek, round(score, 4), e["mentions"], n_ans, e["first"],
                                    [c for c, _ in e["cues"].most_common(3)]))
     ranked.sort(key=lambda r: (-r.score, r.first_answer, r.name))
+    return ranked
 
-    # ---- field, gender, descriptions
-    gender = "female" if st.she > st.he * 1.5 and st.she >= 2 else (
-        "male" if st.he > st.she * 1.5 and st.he >= 2 else None)
-    fields = Counter(f for f in (field_of(d) for d in st.descriptions) if f)
-    field_guess = fields.most_common(1)[0][0] if fields else None
-    head = field_guess or DEFAULT_HEAD.get(kind, "one")
-    spouse_word = {"female": "wife", "male": "husband"}.get(gender or "", "spouse")
-    descs: list[str] = []
-    raw_descs = []
-    for d in st.descriptions:
-        if d not in raw_descs:
-            raw_descs.append(d)
-    for d in raw_descs:
-        dd = definite(d)
-        if dd.lower().startswith("the ") and not dd.lower().startswith("the one of") and specific(dd):
-            descs.append(dd)
-    for r in st.relations:
-        r.description = describe(r, head, spouse_word)
+
+def _descriptions(
+    raw: list[str], relations: list[Relation], names: TargetNames, head: str, spouse_word: str, who: str,
+) -> tuple[list[str], dict[str, str]]:
+    """Definite descriptions that do not name the target, best first, and the basis of each."""
+    descs = [dd for dd in (definite(d) for d in raw)
+             if dd.lower().startswith("the ") and not dd.lower().startswith("the one of") and specific(dd)]
+    for r in relations:
+        r.description = describe(r, head, spouse_word, who)
     basis: dict[str, str] = {d: "description" for d in descs}
     rel_descs: list[str] = []
-    # the best copula description sharpened by the first verb relation it fits
-    for d in descs[:2]:
-        for r in st.relations:
-            c = composite(d, r)
+    for d in descs[:2]:  # the best copula description sharpened by the first verb relation that fits it
+        for r in relations:
+            c = composite(d, r, who)
             if c:
                 rel_descs.append(c)
                 basis[c] = r.predicate
                 break
-    ranked_rels = sorted((r for r in st.relations if r.description),
-                         key=lambda r: _DESC_ORDER.index(r.predicate) if r.predicate in _DESC_ORDER else 99)
-    for r in ranked_rels:
+    for r in sorted((r for r in relations if r.description),
+                    key=lambda r: _DESC_ORDER.index(r.predicate) if r.predicate in _DESC_ORDER else 99):
         rel_descs.append(r.description)
         basis.setdefault(r.description, r.predicate)
-    # composite and relational descriptions first: "the co-founder of Microsoft" identifies the target better
-    # than "the American business magnate"; the strongest copula description goes third
-    ordered = [*rel_descs[:2], *descs[:1], *rel_descs[2:], *descs[1:]]
+    # "the co-founder of Microsoft" identifies the target better than "the American business magnate": relational
+    # descriptions lead, the strongest copula description comes third
     merged: list[str] = []
-    for d in ordered:
+    for d in [*rel_descs[:2], *descs[:1], *rel_descs[2:], *descs[1:]]:
         if d and d not in merged and not names.mentioned_in(d) and len(d.split()) <= 16 and \
                 not any(_similar(d, m) for m in merged):
             merged.append(d)
+    return merged, {d: basis.get(d, "description") for d in merged}
 
-    # ---- facts
-    all_text = " ".join(a for _, a in cleaned)
-    year_counts = Counter(y.rstrip("s") for y in years(all_text))
+
+def _facts(
+    described: list[str], ranked: list[RankedEntity], relations: list[Relation], fields: Counter, text: str,
+    names: TargetNames,
+) -> dict[str, list[str]]:
+    """The bank's slots filled from what the answers state, best first, never naming the target."""
     facts: dict[str, list[str]] = {s: [] for s in SLOTS}
-    facts["description"] = merged
+    facts["description"] = described
     facts["related"] = [r.name for r in ranked if r.kind == "person"]
     works = [r.name for r in ranked if r.kind == "creative_work"]
-    works += [r.obj for r in st.relations if r.predicate in ("wrote", "directed", "composed", "invented",
-                                                            "makes", "appears_in", "starred") and r.obj not in works]
+    works += [r.obj for r in relations if r.predicate in ("wrote", "directed", "composed", "invented", "makes",
+                                                         "appears_in", "starred")]
     facts["work"] = [w for w in works if not names.mentioned_in(w)]
-    born = [r.obj for r in st.relations if r.predicate in ("born_in", "based_in", "located_in", "set_in",
-                                                          "took_place_in", "capital_of")]
-    facts["place"] = list(dict.fromkeys([*born, *(r.name for r in ranked if r.kind == "place")]))
-    facts["year"] = [y for y, _ in sorted(year_counts.items(), key=lambda kv: (-kv[1], all_text.find(kv[0])))]
+    stated = [r.obj for r in relations if r.predicate in ("born_in", "based_in", "located_in", "set_in",
+                                                         "took_place_in", "capital_of")]
+    facts["place"] = [*stated, *(r.name for r in ranked if r.kind == "place")]
+    counts = Counter(y.rstrip("s") for y in years(text))
+    facts["year"] = [y for y, _ in sorted(counts.items(), key=lambda kv: (-kv[1], text.find(kv[0])))]
     facts["field"] = [f for f, _ in fields.most_common()]
     facts["organization"] = [r.name for r in ranked if r.kind == "organization"]
-    for s in SLOTS:
-        facts[s] = [v for v in dict.fromkeys(facts[s]) if v and not names.is_alias(v)]
-    nats = list(dict.fromkeys(n for d in raw_descs for n in nationalities(d)))
-    nums = list(dict.fromkeys(numbers(all_text)))[:20]
-    return Knowledge(
-        name=name, facts=facts, entities=ranked, kind_guess=kind, field_guess=field_guess, descriptions=raw_descs,
-        aliases=new_aliases, relations=st.relations, nationalities=nats, numbers=nums, gender=gender,
-        answers_used=len(cleaned), answers_refused=refused, kind_why=kind_why,
-        basis={d: basis.get(d, "description") for d in merged},
-    )
+    return {s: [v for v in dict.fromkeys(vals) if v and not names.is_alias(v)] for s, vals in facts.items()}
 
 
 _DESC_ORDER = ["cofounded", "founded", "written_by", "created_by", "wrote", "discovered", "invented", "directed",
                "composed", "founded_by", "appears_in", "capital_of", "spouse", "won", "led", "starred", "makes",
                "published_by", "owned_by", "home_to", "set_in", "based_in", "known_for", "studied_at", "worked_at",
                "born_in", "located_in", "took_place_in", "lived_in", "died_in"]
+
+
 def _similar(a: str, b: str) -> bool:
     """Near-duplicate descriptions ("the fictional detective created by X" vs "the detective created by X")."""
     ta, tb = set(tokens(a)) - {"the", "a", "an", "who", "of"}, set(tokens(b)) - {"the", "a", "an", "who", "of"}

@@ -64,7 +64,7 @@ physics chemistry biology medicine mathematics literature economics philosophy h
 engineering astronomy geology psychology sociology law theology computer computing technology
 christmas easter ramadan halloween thanksgiving ceo cto cfo coo president vice king queen prince princess duke
 sir dr mr mrs ms miss professor prof saint st lord lady emperor empress pope
-phd ph.d bachelor master doctor degree ai tv dna rna usb pc os api faq
+phd ph.d bachelor master doctor degree ai tv dna rna usb pc os api faq ad bc bce ce am pm
 """.split())
 
 ORG_WORDS = set("""
@@ -74,13 +74,15 @@ committee organization organisation church museum laboratory laboratories labs l
 orchestra ministry department army navy fund trust times post journal network systems technologies technology
 motors airlines airways games software microsystems electronics media press publishing publishers gallery
 federation union league commission bureau service services industries enterprises ventures partners capital
-holdings conservatory seminary observatory senate congress parliament government court fc
+holdings conservatory seminary observatory senate congress parliament government court fc nations powers
+alliance allies forces coalition axis reich
 """.split())
 
 PLACE_WORDS = set("""
 city town village river mountain mountains mount lake island islands ocean sea street avenue road square bridge
 tower cathedral palace castle county province state republic kingdom empire valley bay coast desert forest canal
-district region peninsula gulf harbor harbour strait falls park arc basilica abbey temple boulevard
+district region peninsula gulf harbor harbour strait falls park arc basilica abbey temple boulevard wall gate
+site market quarter
 """.split())
 
 EVENT_WORDS = set("""
@@ -168,6 +170,10 @@ class Mention:
     quoted: bool = False
 
 
+_DIRECTIONS = {"north", "south", "east", "west", "northern", "southern", "eastern", "western", "central", "upper",
+               "lower", "greater", "new", "old", "nazi", "imperial", "occupied", "modern", "ancient"}
+
+
 def _type_words(words: list[str]) -> str | None:
     from snapcli.datagen.target_names import fold
 
@@ -175,6 +181,9 @@ def _type_words(words: list[str]) -> str | None:
     name = " ".join(low)
     g = gazetteer()
     if name in g["places"] or name.removeprefix("the ") in g["places"]:
+        return "place"
+    # "Northern Ireland", "Nazi Germany", "Western Europe": a qualifier before a known place
+    if len(low) >= 2 and low[0] in _DIRECTIONS and " ".join(low[1:]) in g["places"]:
         return "place"
     if any(w in AWARD_WORDS for w in low):
         return "award"
@@ -187,6 +196,8 @@ def _type_words(words: list[str]) -> str | None:
         return "place"
     if low[0] in PERSON_TITLES and len(low) >= 2:
         return "person"
+    if len(low) >= 2 and low[0] in g["demonyms"]:
+        return "other"  # "American Dream", "French Revolution" is caught above: no person starts with a demonym
     if len(words) == 1 and regex.fullmatch(r"\p{Lu}{2,6}", words[0]) and low[0] not in NOT_NAMES:
         return "organization"  # an acronym: IBM, NASA, MIT
     return None
@@ -236,7 +247,8 @@ def _is_demonym_phrase(low: list[str]) -> bool:
     return bool(parts) and all(p in dem or p in _ETHNIC for p in parts)
 
 
-_ETHNIC = {"born", "anglo", "based", "jewish", "catholic", "christian", "muslim", "hindu", "buddhist", "protestant",
+_ETHNIC = {"born", "latin", "anglo", "based", "jewish", "catholic", "christian", "muslim", "hindu", "buddhist",
+           "protestant",
            "orthodox", "arab", "latino", "latina", "hispanic", "african", "asian", "european", "caucasian", "native",
            "indigenous", "franco", "austro", "sino", "afro", "euro", "slavic", "celtic", "germanic", "nordic"}
 
@@ -258,6 +270,8 @@ def _mention(text: str, start: int, span: str, quoted: bool) -> Mention | None:
     before = text[max(0, start - 48):start]
     kind = _type_words(span.split())
     cue = "words" if kind else ""
+    if quoted and kind in ("person", "other"):
+        kind = None  # "Lady in White" in quotes is a title, not a lady
     if kind is None:
         kind, cue = _type_context(before)
         if quoted and kind in (None, "creative_work", "person"):
@@ -311,6 +325,16 @@ def find_mentions(text: str) -> list[Mention]:
         kind, cue = _type_context(text[max(0, m.start() - 40):m.start()])
         out.append(Mention(m.group(0), kind or "other", m.start(), m.end(), cue or "cjk"))
     out.sort(key=lambda x: x.start)
+    # "International Union of Pure and Applied Chemistry": an "X of Y and Z" organization is one name
+    merged: list[Mention] = []
+    for cur in out:
+        prev = merged[-1] if merged else None
+        if prev and prev.kind == "organization" and " of " in prev.text and text[prev.end:cur.start] == " and " \
+                and len(cur.text.split()) <= 3 and cur.kind in ("organization", "other", "person"):
+            prev.text, prev.end = text[prev.start:cur.end], cur.end
+            continue
+        merged.append(cur)
+    out = merged
     # list members share a kind: "products include Windows, Office and the Xbox"
     for prev, cur in zip(out, out[1:], strict=False):
         gap = text[prev.end:cur.start]

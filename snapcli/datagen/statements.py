@@ -17,44 +17,61 @@ from snapcli.datagen.mentions import MONTHS, Mention, find_mentions
 from snapcli.datagen.target_names import TargetNames, fold
 
 # occupation / type nouns: the head of a description, and the {field} slot ("physicist", "software company")
-FIELD_NOUNS = """
-physicist chemist biologist mathematician scientist astronomer engineer inventor physician doctor surgeon nurse
-psychologist economist philosopher historian sociologist anthropologist geologist botanist zoologist geneticist
-computer scientist programmer entrepreneur businessman businesswoman business magnate magnate investor
-philanthropist industrialist executive banker founder ceo
-singer songwriter singer-songwriter musician rapper composer pianist guitarist drummer violinist conductor band
-actor actress director filmmaker producer screenwriter comedian dancer model artist painter sculptor photographer
-architect designer illustrator cartoonist animator
-writer author novelist poet playwright journalist essayist critic editor
-politician president prime minister senator king queen emperor empress monarch ruler leader statesman diplomat
-general soldier activist lawyer judge
-athlete footballer soccer player basketball player tennis player player boxer swimmer runner cyclist golfer
-racing driver coach chess player
-teacher professor educator scholar researcher
-detective wizard witch superhero villain spy knight pirate hero heroine princess prince vampire robot alien
-protagonist character
-company corporation conglomerate firm manufacturer retailer startup organization organisation institution
-university college school charity foundation agency bank airline brand label studio publisher network
-record label technology company software company tech company
-novel book film movie album song single series play poem painting opera symphony game video game show sitcom
-story novella memoir trilogy comic musical documentary franchise
-city town village capital country nation state region island mountain river lake landmark monument building
-tower cathedral palace museum park continent province metropolis
-war battle revolution pandemic election disaster festival treaty crisis conflict invasion movement
-""".split("\n")
-# multi-word field nouns first, then single words
+FIELD_NOUNS = [p.strip() for p in """
+physicist, chemist, biologist, mathematician, scientist, astronomer, engineer, inventor, physician, doctor, surgeon,
+nurse, psychologist, economist, philosopher, historian, sociologist, anthropologist, geologist, botanist, zoologist,
+geneticist, computer scientist, programmer, entrepreneur, businessman, businesswoman, business magnate, magnate,
+investor, philanthropist, industrialist, executive, banker, founder, ceo, singer, songwriter, singer-songwriter,
+musician, rapper, composer, pianist, guitarist, drummer, violinist, conductor, band, actor, actress, director,
+filmmaker, producer, screenwriter, comedian, dancer, model, artist, painter, sculptor, photographer, architect,
+designer, illustrator, cartoonist, animator, writer, author, novelist, poet, playwright, journalist, essayist, critic,
+editor, politician, president, prime minister, senator, king, queen, emperor, empress, monarch, ruler, leader,
+statesman, diplomat, general, soldier, activist, lawyer, judge, athlete, footballer, soccer player,
+basketball player, tennis player, boxer, swimmer, runner, cyclist, golfer, racing driver, coach, chess player,
+teacher, professor, educator, scholar, researcher, detective, wizard, witch, superhero, villain, spy, knight, pirate,
+hero, heroine, princess, prince, vampire, robot, alien, protagonist, character, company, corporation, conglomerate,
+firm, manufacturer, retailer, startup, organization, organisation, institution, university, college, school,
+charity, foundation, agency, bank, airline, brand, label, studio, publisher, network, record label,
+technology company, software company, tech company, video game company, novel, book, film, movie, album, song,
+single, series, play, poem, painting, opera, symphony, game, video game, show, sitcom, story, novella, memoir,
+trilogy, comic, musical, documentary, franchise, city, town, village, capital, country, nation, state, region,
+island, mountain, river, lake, landmark, monument, building, tower, cathedral, palace, museum, park, continent,
+province, metropolis, war, world war, battle, revolution, pandemic, election, disaster, festival, treaty, crisis,
+conflict, invasion, movement
+""".replace("\n", " ").split(",") if p.strip()]
 _FIELD_RE = regex.compile(
-    r"\b(" + "|".join(regex.escape(p) for p in sorted(
-        {"computer scientist", "business magnate", "soccer player", "basketball player", "tennis player",
-         "racing driver", "chess player", "prime minister", "record label", "technology company",
-         "software company", "tech company", "video game"} |
-        {w for line in FIELD_NOUNS for w in line.split()}, key=len, reverse=True)) + r")s?\b",
-    regex.I,
-)
+    r"\b(" + "|".join(regex.escape(p) for p in sorted(FIELD_NOUNS, key=len, reverse=True)) + r")s?\b", regex.I)
+
+# the field nouns that fit each kind of target ("leader" is not what Microsoft is)
+_KIND_FIELDS = {
+    "organization": {"company", "corporation", "conglomerate", "firm", "manufacturer", "retailer", "startup",
+                     "organization", "organisation", "institution", "university", "college", "school", "charity",
+                     "foundation", "agency", "bank", "airline", "brand", "label", "studio", "publisher", "network",
+                     "record label", "technology company", "software company", "tech company", "video game company",
+                     "band"},
+    "creative_work": {"novel", "book", "film", "movie", "album", "song", "single", "series", "play", "poem",
+                      "painting", "opera", "symphony", "game", "video game", "show", "sitcom", "story", "novella",
+                      "memoir", "trilogy", "comic", "musical", "documentary", "franchise"},
+    "place": {"city", "town", "village", "capital", "country", "nation", "state", "region", "island", "mountain",
+              "river", "lake", "landmark", "monument", "building", "tower", "cathedral", "palace", "museum", "park",
+              "continent", "province", "metropolis"},
+    "event": {"war", "world war", "battle", "revolution", "pandemic", "election", "disaster", "festival", "treaty",
+              "crisis", "conflict", "invasion", "movement"},
+}
+_KIND_FIELDS["person"] = set(FIELD_NOUNS) - set().union(*_KIND_FIELDS.values()) - {"character", "protagonist"}
+_KIND_FIELDS["fictional_character"] = _KIND_FIELDS["person"] | {"character", "protagonist"}
+
+
+def fits_kind(field: str, kind: str) -> bool:
+    """Is `field` a noun for this kind of target ("physicist" for a person, "conglomerate" for a company)?"""
+    return field in _KIND_FIELDS.get(kind, set())
+
 
 DEFAULT_HEAD = {"person": "person", "organization": "organization", "creative_work": "work",
                 "fictional_character": "character", "place": "place", "event": "event"}
 
+_LEAD_IN = regex.compile(r"\s*(?:(?:in|on|by|during|after|before|since|from|at)\s[^,]{1,30},\s*)?"
+                         r"(?:the\s+|today,?\s+|also,?\s+|however,?\s+|indeed,?\s+)?", regex.I)
 _PRONOUN_START = regex.compile(r"^\s*(?:he|she|they|it|his|her|their|its|him)\b", regex.I)
 _KIND_START = regex.compile(
     r"^\s*the\s+(?:company|corporation|firm|organization|band|group|university|city|town|country|capital|"
@@ -65,13 +82,13 @@ _COPULA = regex.compile(
     r"^\s*(?:\([^)]{0,120}\)\s*)?(?:,\s*[^,.;]{0,80},\s*)?(?:is|was|has been|remains|became|is considered|"
     r"was considered|is regarded as|was regarded as|is widely regarded as|is often called|is also known as|"
     r"is best known as|was best known as|is known as|was known as)\s+(?:also\s+|still\s+|now\s+)?"
-    r"(?P<d>(?:a|an|the|one of the)\s+[^.;:!?\n]+)",
+    r"(?P<d>(?:a|an|the|one of the)\s+(?:[^.;:!?\n]|(?<=(?<!\p{L})\p{Lu})\.(?=\s*\p{Lu}))+)",
     regex.I,
 )
 _APPOSITIVE = regex.compile(r"^\s*,\s*(?P<d>(?:a|an|the)\s+[^,.;:!?\n()]+)[,)]", regex.I)
 _CUT = regex.compile(
     r",|;|\(|\s[-–—]\s|\s+(?:and|but)\s+(?:he|she|it|they|is|was|has|had|also|later|then|in)\b|"
-    r"\s+(?:in|from|since|between|during|until|on)\s+(?:\d|the\s+\d)|\s+(?:known|famous|best known|recognized|"
+    r"\s+(?:known|famous|best known|recognized|"
     r"renowned|celebrated|widely)\s+(?:for|as)\b|\s+as well as\b|\s+such as\b|\s+including\b",
     regex.I,
 )
@@ -125,22 +142,22 @@ _RELATIONS: list[tuple[str, str, set[str] | None, str]] = [
     ("appears_in", r"(?:appears\s+in|first appeared\s+in|is featured\s+in|is the (?:main character|protagonist|"
      r"hero) of|is a character in|is the title character of)", {"creative_work", "other"}, "the {head} from {o}"),
     ("starred", r"(?:starred|appeared|played|featured)\s+in", {"creative_work", "other"},
-     "the {head} who appeared in {o}"),
-    ("discovered", r"(?:co-?discovered|discovered)(?!\s+(?:by|in|on)\b)", None, "the {head} who discovered {o}"),
+     "the {head} {who} appeared in {o}"),
+    ("discovered", r"(?:co-?discovered|discovered)(?!\s+(?:by|in|on)\b)", None, "the {head} {who} discovered {o}"),
     ("invented", r"(?:invented|developed|designed|built|created|pioneered)(?!\s+(?:by|in|on)\b)", None,
-     "the {head} who created {o}"),
-    ("won", r"(?:won|received|was awarded|earned)", {"award", "other"}, "the {head} who won the {o}"),
+     "the {head} {who} created {o}"),
+    ("won", r"(?:won|received|was awarded|earned)", {"award", "other"}, "the {head} {who} won the {o}"),
     ("spouse", r"(?:married|was married to|is married to|wed)", {"person"}, "the {spouse} of {o}"),
     ("studied_at", r"(?:studied at|attended|graduated from|was educated at|enrolled at)",
-     {"organization", "place", "other"}, "the {head} who studied at {o}"),
+     {"organization", "place", "other"}, "the {head} {who} studied at {o}"),
     ("worked_at", r"(?:worked at|worked for|taught at|joined|was a professor at|was employed by)",
-     {"organization", "other"}, "the {head} who worked at {o}"),
+     {"organization", "other"}, "the {head} {who} worked at {o}"),
     ("led", r"(?:is the ceo of|was the ceo of|led|leads|heads|headed|ran|runs|chaired)",
      {"organization", "other"}, "the leader of {o}"),
     ("born_in", r"(?:was\s+)?born\s+(?:in|at)", {"place"}, "the {head} born in {o}"),
-    ("died_in", r"(?:died|passed away)\s+(?:in|at)", {"place"}, "the {head} who died in {o}"),
+    ("died_in", r"(?:died|passed away)\s+(?:in|at)", {"place"}, "the {head} {who} died in {o}"),
     ("lived_in", r"(?:lived|lives|resided|resides|grew up|settled)\s+(?:in|at|on)", {"place"},
-     "the {head} who lived in {o}"),
+     "the {head} {who} lived in {o}"),
     ("based_in", r"(?:is\s+|was\s+)?(?:headquartered|based)\s+in", {"place"}, "the {head} headquartered in {o}"),
     ("located_in", r"(?:is\s+|was\s+)?(?:located|situated|found)\s+in", {"place"}, "the {head} in {o}"),
     ("set_in", r"(?:is\s+|was\s+)?set\s+in", {"place"}, "the {head} set in {o}"),
@@ -167,7 +184,7 @@ _STOP_NP = (r"(?:and|or|in|with|at|for|on|from|which|who|that|by|to|as|when|whil
             r"were|has|had|have|be|been|but|so|its|her|his|their)\b")
 # a short lower-case noun phrase: "radium", "the telephone"; never one opening with a possessive ("her bold")
 _NP = regex.compile(r"^(?:the\s+|a\s+|an\s+)?(?!(?:her|his|its|their|this|that|these|those|some|many|several|"
-                    r"various|numerous|its)\b)[a-z][\w'\-]*(?:\s+(?!" + _STOP_NP + r")[a-z][\w'\-]*){0,3}"
+                    r"various|numerous|its)\b)[a-z][\w'\-]*\b(?:\s+(?!" + _STOP_NP + r")[a-z][\w'\-]*\b){0,3}"
                     r"(?!\s+of\b)")
 _SPOUSE_NOUN = regex.compile(
     r"\b(?:her|his|their)\s+(?:late\s+)?(?P<rel>husband|wife|spouse|partner)\s*,?\s*$", regex.I)
@@ -207,7 +224,7 @@ def sentences(text: str) -> list[str]:
         if not line:
             continue
         parts = regex.split(
-            r"(?<!\b(?:Dr|Mr|Mrs|Ms|St|Jr|Sr|Prof|Mt|vs|etc|No|U\.S|\p{Lu}))(?<=[.!?])\s+(?=[\p{Lu}\"“(\d])", line)
+            r"(?<!\b(?:Dr|Mr|Mrs|Ms|St|Jr|Sr|Prof|Mt|vs|etc|No|U\.S|\p{Lu})\.)(?<=[.!?])\s+(?=[\p{Lu}\"“(\d])", line)
         out.extend(p.strip() for p in parts if p.strip())
     return out
 
@@ -252,6 +269,8 @@ def trim_description(d: str, max_words: int = 12) -> str | None:
             return None
     if len(words) < 2 or regex.search(r"\b(?:i|you|my|your|herself|himself|themselves|itself)\b", d, flags=regex.I):
         return None
+    if (d.count('"') + d.count("“") + d.count("”")) % 2:
+        return None  # cut inside a quoted title
     return d.rstrip(" .,")
 
 
@@ -269,12 +288,13 @@ def specific(description: str) -> bool:
 def _subject_end(sentence: str, names: TargetNames, kind: str) -> int | None:
     """Where the target as subject ends in `sentence` (its name, a pronoun or 'The company' at the start)."""
     hits = names.find(sentence)
-    if hits:
-        s, e = hits[0]
-        if s <= 40:
-            return e
+    # the name opens the sentence (after "The", "Today," or "In 1939,"): "The spark that ignited World War II was
+    # ..." is not about the war
+    if hits and _LEAD_IN.fullmatch(sentence[:hits[0][0]]):
+        return hits[0][1]
     m = _PRONOUN_START.match(sentence)
-    if m and m.group(0).strip().lower() in {"he", "she", "they", "it"}:
+    # "He was born in Florence" in an answer about Paris is about someone else
+    if m and m.group(0).strip().lower() in ({"he", "she", "they"} if names.person else {"it", "they"}):
         return m.end()
     m = _KIND_START.match(sentence)
     if m:
@@ -387,7 +407,7 @@ def read_statements(
     return st
 
 
-def describe(rel: Relation, head: str, spouse_word: str) -> str:
+def describe(rel: Relation, head: str, spouse_word: str, who: str = "who") -> str:
     """The relation as a definite description of the target ("the co-founder of Microsoft"); "" for years."""
     if rel.obj_kind == "year":
         return ""
@@ -395,7 +415,7 @@ def describe(rel: Relation, head: str, spouse_word: str) -> str:
     o = with_article(rel.obj)
     if rel.predicate == "won":
         o = regex.sub(r"^(?:the|a|an)\s+", "", o, flags=regex.I)
-    return tmpl.replace("{o}", o).replace("{head}", head).replace("{spouse}", spouse_word)
+    return tmpl.replace("{o}", o).replace("{head}", head).replace("{spouse}", spouse_word).replace("{who}", who)
 
 
 _THE = regex.compile(r"^(?:united\s|soviet union|netherlands|philippines|bahamas|czech republic|uk$|us$|usa$|u\.s\.|"
@@ -407,7 +427,7 @@ def with_article(name: str) -> str:
     return f"the {name}" if _THE.match(name) else name
 
 
-def composite(description: str, rel: Relation) -> str | None:
+def composite(description: str, rel: Relation, who: str = "who") -> str | None:
     """A copula description sharpened by a relation: "the American physicist" + discovered radium ->
     "the American physicist who discovered radium"; None when either does not fit."""
     verb = VERB_PHRASE.get(rel.predicate)
@@ -416,4 +436,4 @@ def composite(description: str, rel: Relation) -> str | None:
         return None
     o = regex.sub(r"^(?:the|a|an)\s+", "", rel.obj, flags=regex.I) if rel.predicate == "won" else \
         with_article(rel.obj)
-    return f"{description} who {verb} {o}"
+    return f"{description} {who} {verb} {o}"
