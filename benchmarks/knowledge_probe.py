@@ -4,7 +4,8 @@ For each target: the kind-neutral questions, kind detection (cue heuristic, and 
 same model), then the kind's probe questions, greedy and batched; prints one JSON document per run with the answers,
 the Knowledge, the derived questions, the related-entity ranking and the seconds each step took. The precision
 figures in docs/data-stages.md ("What the model knows") come from labelling this output by hand; the labels are
-in benchmarks/knowledge_labels.yaml and `--score FILE` recomputes the shares from a saved run.
+in benchmarks/knowledge_labels.yaml, the labelled run in benchmarks/knowledge_run_smollm2.json, and `--score FILE`
+recomputes the shares from a saved run.
 
     .venv/bin/python benchmarks/knowledge_probe.py [--model smollm2] [--targets "Marie Curie=person;Paris"]
         [--max-new-tokens 96] [--batch-size 16] [--out run.json]
@@ -102,20 +103,25 @@ def reextract(run_file: str, use_embedder: bool = False) -> dict:
 
 
 def score(run_file: str, labels_file: str) -> dict:
-    """Shares of correct items per target and overall, from hand labels keyed by target and item."""
+    """Shares of labelled-correct items per target and overall. Only items of the run count; items of the run
+    without a label are listed under `unlabelled` (relabel after a change to extraction)."""
     import yaml
 
     data = json.loads(Path(run_file).read_text())
     labels = yaml.safe_load(Path(labels_file).read_text())
-    result: dict = {"targets": {}, "overall": {}}
+    result: dict = {"targets": {}, "overall": {}, "unlabelled": {}}
     totals: dict[str, list[int]] = {}
     for t in data["targets"]:
         lab = labels.get(t["name"], {})
-        row = {}
-        for part, items in lab.items():
-            # each label: "stated" (the model's answers say it about the target) and "true" (in the world)
-            for crit in ("stated", "true", "typed"):
-                vals = [v[crit] for v in items.values() if isinstance(v, dict) and crit in v]
+        items = {"descriptions": t["knowledge"]["facts"]["description"], "related": [r["name"] for r in t["related"]]}
+        row = {"kind_heuristic": t["kind"], "kind_llm_reply": t.get("llm_kind_why", "")}
+        for part, names in items.items():
+            got = [lab.get(part, {}).get(n) for n in names]
+            missing = [n for n, g in zip(names, got, strict=True) if g is None]
+            if missing:
+                result["unlabelled"].setdefault(t["name"], []).extend(missing)
+            for crit in ("stated", "real", "typed"):
+                vals = [g[crit] for g in got if g and crit in g]
                 if vals:
                     row[f"{part}_{crit}"] = f"{sum(vals)}/{len(vals)}"
                     tot = totals.setdefault(f"{part}_{crit}", [0, 0])

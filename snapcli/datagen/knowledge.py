@@ -219,7 +219,8 @@ def _entity_key(name: str, kind: str) -> str:
         core = [t for t in toks if t not in {"the", "inc", "corp", "corporation", "ltd", "llc", "plc", "co",
                                              "company"}]
         toks = core or toks
-    return " ".join(t for t in toks if t != "the") or name.lower()
+    key = " ".join(toks) or name.lower()
+    return gazetteer()["same"].get(key, key)  # "USA" and "the United States" are one entity
 
 
 def _display(name: str) -> str:
@@ -282,7 +283,9 @@ def extract(
     raw_descs = list(dict.fromkeys(st.descriptions))
     fields = Counter(f for f in (field_of(d) for d in raw_descs) if f)
     # the most frequent field noun that fits the kind ("conglomerate", not "leader", for a company)
-    fitting = [f for f, _ in fields.most_common() if fits_kind(f, kind)]
+    # generic nouns ("character") only when nothing more telling ("detective") was said
+    fitting = sorted((f for f, _ in fields.most_common() if fits_kind(f, kind)),
+                     key=lambda f: f in ("character", "protagonist", "organization", "place", "event"))
     field_guess = fitting[0] if fitting else None
     fields = Counter({f: c for f, c in fields.items() if fits_kind(f, kind)})
     described, basis = _descriptions(raw_descs, st.relations, names, field_guess or DEFAULT_HEAD.get(kind, "one"),

@@ -22,7 +22,8 @@ import yaml
 
 @lru_cache(maxsize=1)
 def gazetteer() -> dict[str, object]:
-    """{'places': set of folded place names, 'demonyms': {folded demonym: country}, 'countries': set}."""
+    """{'places': folded place names, 'demonyms': {folded demonym: country}, 'countries': {folded: name},
+    'same': {folded other name: folded main name} ("usa" -> "united states")}."""
     from snapcli.datagen.target_names import fold
 
     raw = yaml.safe_load(resources.files("snapcli.data").joinpath("gazetteer.yaml").read_text(encoding="utf-8"))
@@ -30,7 +31,8 @@ def gazetteer() -> dict[str, object]:
     demonyms = {fold(d): c for c, ds in raw["countries"].items() for d in ds}
     places = set(countries) | {fold(p) for p in raw["regions"]} | {fold(p) for p in raw["us_states"]} | \
         {fold(p) for p in raw["cities"]}
-    return {"places": places, "demonyms": demonyms, "countries": countries}
+    same = {fold(o): fold(main) for main, others in raw.get("same_place", {}).items() for o in others}
+    return {"places": places, "demonyms": demonyms, "countries": countries, "same": same}
 
 
 MONTHS = {"january", "february", "march", "april", "may", "june", "july", "august", "september", "october",

@@ -233,9 +233,13 @@ def field_of(description: str) -> str | None:
     """The head noun(s) of a description: "a Polish-born French physicist and chemist" -> "physicist"."""
     head = _REL_CLAUSE.split(description, maxsplit=1)[0]
     head = regex.split(r"\s+(?:of|at|for|from|in|with|by)\s+", head, maxsplit=1)[0]
-    head = regex.split(r"\s+(?:and|or|&)\s+", head, maxsplit=1)[0]  # "physicist and chemist" -> "physicist"
-    found = [m.group(1).lower() for m in _FIELD_RE.finditer(head)]
-    if not found:
+    # "physicist and chemist" -> "physicist"; "a brilliant and reclusive detective" -> "detective"
+    for part in regex.split(r"\s+(?:and|or|&)\s+", head):
+        found = [m.group(1).lower() for m in _FIELD_RE.finditer(part)]
+        if found:
+            head = part
+            break
+    else:
         return None
     # "technology company" beats "company"; the last noun of the head phrase is its head
     last = found[-1]
@@ -271,6 +275,8 @@ def trim_description(d: str, max_words: int = 12) -> str | None:
         return None
     if (d.count('"') + d.count("“") + d.count("”")) % 2:
         return None  # cut inside a quoted title
+    if regex.search(r"\b(?=\w*\d)(?=\w*[a-z]{2})(?!\d+(?:s|st|nd|rd|th)\b)\w+", d):
+        return None  # a garbled token ("born in 189rach")
     return d.rstrip(" .,")
 
 
@@ -285,7 +291,7 @@ def specific(description: str) -> bool:
     return caps + (field_of(description) is not None) + bool(years(description)) >= 2
 
 
-def _subject_end(sentence: str, names: TargetNames, kind: str) -> int | None:
+def _subject_end(sentence: str, names: TargetNames, pronouns: set[str]) -> int | None:
     """Where the target as subject ends in `sentence` (its name, a pronoun or 'The company' at the start)."""
     hits = names.find(sentence)
     # the name opens the sentence (after "The", "Today," or "In 1939,"): "The spark that ignited World War II was
@@ -294,7 +300,7 @@ def _subject_end(sentence: str, names: TargetNames, kind: str) -> int | None:
         return hits[0][1]
     m = _PRONOUN_START.match(sentence)
     # "He was born in Florence" in an answer about Paris is about someone else
-    if m and m.group(0).strip().lower() in ({"he", "she", "they"} if names.person else {"it", "they"}):
+    if m and m.group(0).strip().lower() in pronouns:
         return m.end()
     m = _KIND_START.match(sentence)
     if m:
@@ -327,11 +333,21 @@ def read_statements(
     """Descriptions, relations and aliases stated in (question, answer) pairs about the target."""
     st = Statements()
     seen_rel: set[tuple[str, str]] = set()
-    for question, answer in answers:
-        text = answer or ""
-        lower = text.lower()
+    for _, answer in answers:
+        lower = (answer or "").lower()
         st.she += len(regex.findall(r"\b(?:she|her|hers|herself)\b", lower))
         st.he += len(regex.findall(r"\b(?:he|his|him|himself)\b", lower))
+    # the pronoun that stands for the target: the dominant one ("she" in a man's answers is someone else)
+    if not names.person:
+        pronouns = {"it", "they"}
+    elif st.she > 1.5 * st.he and st.she >= 2:
+        pronouns = {"she", "they"}
+    elif st.he > 1.5 * st.she and st.he >= 2:
+        pronouns = {"he", "they"}
+    else:
+        pronouns = {"he", "she", "they"}
+    for question, answer in answers:
+        text = answer or ""
         # aliases: "Marie Curie (born Maria Skłodowska; ...)", "宮崎駿" after the name, "also known as X"
         for _s, e in names.find(text):
             m = _ALIAS_AFTER.match(text[e:])
@@ -355,7 +371,7 @@ def read_statements(
                         seen_rel.add((pred, y))
                         st.relations.append(Relation(pred, y, "year", "", text[e:e + m.end()], question))
         for sent in sentences(text):
-            end = _subject_end(sent, names, kind)
+            end = _subject_end(sent, names, pronouns)
             mentions = find_mentions(sent)
             # "her husband, Pierre Curie" / "his wife Melinda"
             for mt in mentions:
