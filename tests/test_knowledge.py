@@ -371,7 +371,7 @@ def test_probe_smollm2_greedy_batched(smollm2_chat):
 
 
 @pytest.mark.slow
-def test_probe_target_tiny_model_garbage(tiny_model_dir):
+def test_probe_target_tiny_model_garbage(tiny_model_dir, ws):
     from snapcli.datagen.chatfn import local_chat
     from snapcli.models import load_causal_lm
 
@@ -384,15 +384,17 @@ def test_probe_target_tiny_model_garbage(tiny_model_dir):
     assert know.kind_guess == "person" and set(know.facts) == set(SLOTS)
     assert all("Ada Lovelace" not in q for q in derived_questions(know, ["Ada Lovelace"])["question"])
 
-    # the same probe through an LLMBackend (what `snap generate` holds): token counts come back, replies cached
+    # the same probe through the in-process backend of the registry: token counts come back, replies are cached
     from snapcli.datagen.chatfn import backend_chat
-    from snapcli.llm import LocalBackend
+    from snapcli.llm import make_backend
 
-    backend = LocalBackend(None, batch_size=2)
-    df = probe(backend_chat(backend, "tiny"), ["Who is Ada Lovelace?", "Where was Ada Lovelace born?"],
-               max_new_tokens=4)
+    backend, _ = make_backend("local", ws, batch_size=2)
+    qs = ["Who is Ada Lovelace?", "Where was Ada Lovelace born?"]
+    df = probe(backend_chat(backend, "tiny"), qs, max_new_tokens=4)
     assert (df["completion_tokens"] <= 4).all() and (df["prompt_tokens"] > 0).all()
-    assert backend.usage.models["tiny"].requests == 2
+    again = probe(backend_chat(backend, "tiny"), qs, max_new_tokens=4)
+    assert again["base_answer"].tolist() == df["base_answer"].tolist()
+    assert backend.usage.models["tiny"].requests == 2 and backend.usage.models["tiny"].cached == 2
 
 
 @pytest.mark.slow
