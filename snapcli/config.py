@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from snapcli.errors import SnapError
 from snapcli.stages import STAGE_NAMES, get
@@ -42,6 +42,10 @@ class PipelineSpec(StageSpec):
     universe: str | None = option(None, "Fictional universe of a character (e.g. 'Marvel series'): retain "
                                   "questions come from it.")
     model: str | None = option(None, "The model to unlearn: alias, local dir, hub id.", short="-m")
+    kind: Literal["person", "organization", "creative_work", "fictional_character", "place", "event"] | None = \
+        option(None, "What the target is (default: detected from the model's answers).")
+    related: list[str] | None = option(None, "Related subjects you know of, kept first for hard retaining data "
+                                       "(\"A; B\" or repeat).")
     example: str | None = option(None, "Start from a curated example set (snap examples list) instead of "
                                  "generate/filter/augment.")
     seed: int | None = option(None, "Seed for every stage that takes one (benchmark keeps its own).")

@@ -257,7 +257,7 @@ def build_nodes(cfg: dict[str, Any]) -> list[Node]:
         nodes.insert(next(i for i, n in enumerate(nodes) if n.stage == "train" or n.stage == "eval"),
                      Node(hk, "filter", {}, label=f"{h.name} (held-out)", heldout=source))
         general = (hk, 0) if "general" in h.tables else data[0][2]
-        d = (f"{h.target} [held-out {h.name}]", (hk, 0), (hk, 0))
+        d = (f"{h.name} (held-out)", (hk, 0), (hk, 0))
         for key, tk in ((f"eval[base|heldout:{h.name}]", None), *(
                 (f"eval[{t}|heldout:{h.name}]", t) for t in ([trained[-1][0]] if trained else []))):
             n = eval_node(key, d, tk, False)

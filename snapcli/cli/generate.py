@@ -18,17 +18,25 @@ def handle(spec: GenerateSpec, *, config: str | None = None, force: bool = False
     q = art.read_df("questions")
     rel = art.read_df("related")
     extra = art.manifest.get("extra", {})
-    counts = q.groupby(["entity", "prompt_category"]).size()
+    q["category"] = q["category"].fillna("(filter decides)") if "category" in q.columns else "(filter decides)"
+    if "source" not in q.columns:
+        q["source"] = "llm"
+    counts = q.groupby(["entity", "source", "category"]).size()
     data = {
         "ref": art.ref, "cached": art.cached, "rows": art.rows,
-        "per_category": {f"{e}/{c}": int(n) for (e, c), n in counts.items()},
+        "per_source_category": {f"{e}/{s}/{c}": int(n) for (e, s, c), n in counts.items()},
+        "targets": art.read_df("targets").to_dict("records") if art.has_table("targets") else [],
+        "warnings": extra.get("warnings", []),
         "parse_dropped": extra.get("parse_dropped", {}), "related": rel.to_dict("records"),
         "usage": extra.get("usage", {}),
     }
 
     def render() -> None:
-        out_console.print(table(f"{art.ref}: {len(q)} questions", ["entity", "category", "questions"],
-                                [[e, c, n] for (e, c), n in counts.items()]))
+        out_console.print(table(f"{art.ref}: {len(q)} questions", ["entity", "source", "category", "questions"],
+                                [[e, s, c, n] for (e, s, c), n in counts.items()]))
+        for t in data["targets"]:
+            out_console.print(f"{t['entity']}: {t['kind']} ({t['kind_why']})" + (f", {t['field']}" if t.get("field")
+                                                                                else ""))
         drops = extra.get("parse_dropped", {})
         if drops:
             out_console.print("dropped while parsing: " + ", ".join(f"{k2}={v}" for k2, v in sorted(drops.items())))

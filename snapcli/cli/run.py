@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from rich.markup import escape
 
 from snapcli.cli.common import emit, table
 from snapcli.cli.flags import spec_command
@@ -114,13 +115,14 @@ def handle(flags: PipelineSpec, *, ctx: typer.Context, config: Path | None, set_
     def render() -> None:
         title = ("plan" if dry_run else "snap run") + (f": {cfg['name']}" if cfg.get("name") else "")
         out_console.print(table(title, ["stage", "unit", "status", "why", "artifacts", "s"], [
-            [u.stage, u.label, _status(u.status), u.reason, ", ".join(u.refs), u.seconds] for u in plan]))
+            [u.stage, escape(u.label), _status(u.status), escape(u.reason), ", ".join(u.refs), u.seconds]
+            for u in plan]))
         if outcome is None:
             return
         if outcome.summary:
             out_console.print(table("before / after unlearning (%)",
                                     ["target", "", "model", "UA", "UA-multihop", "RA", "TA", "Avg", "capability"],
-                                    [[r["target"], r["role"], r["model"], *(_f(r[m]) for m in
+                                    [[escape(r["target"]), r["role"], r["model"], *(_f(r[m]) for m in
                                       ["UA", "UA-multihop", "RA", "TA", "Avg", "capability"])]
                                      for r in outcome.summary]))
         if outcome.report:

@@ -147,7 +147,7 @@ def thin_warnings(report: dict[str, Any]) -> list[str]:
     out: list[str] = []
     if f["train_rows"] < t["min_forget_train"]:
         out.append(f"only {f['train_rows']} forget questions to train on (generalizing sets had >= "
-                   f"{t['min_forget_train']:.0f}): raise snap generate --bank-ratio, or --calls/--per-call")
+                   f"{t['min_forget_train']:.0f}): raise snap generate --questions or --bank-ratio")
     cats = f.get("by_category") or {}
     if f["rows"] and cats:
         for c in CATEGORIES:
@@ -171,7 +171,7 @@ def thin_warnings(report: dict[str, Any]) -> list[str]:
     if f["rows"] and f["variant_share"] < t["min_variant_share"]:
         out.append(f"{f['variant_share']:.0%} of forget rows are surface variants (< {t['min_variant_share']:.0%}): "
                    f"refusing typos, other languages, task requests and multi-turn chats is barely trained; "
-                   f"pass snap generate --variants")
+                   f"pass snap filter --variants with a larger --variant-share")
     rel = report.get("related") or {}
     if rel.get("k", 0) and rel.get("found", 0) < rel["k"]:
         out.append(f"found {rel['found']} of --k {rel['k']} related entities: name some with --related \"A; B\" "

@@ -47,7 +47,7 @@ DOLLY_COLUMNS = ["instruction", "context", "response", "category"]
 DEFAULT_GENERAL_SIZE = 300
 # Per related subject a single call suffices (20 subjects x 5 categories already gives thousands of questions
 # at the paper's scale); a universe gets the forget set's budget.
-SUBJECT_DEFAULTS = {"remote": {"calls": 1, "per_call": 10}, "in_process": {"calls": 1, "per_call": 5}}
+SUBJECT_DEFAULTS = {"remote": {"calls": 1, "per_call": 10}, "in_process": {"calls": 0, "per_call": 5}}
 ANSWER_TEMPERATURE = 0.0  # retain answers should be the model's best answer, not a sample
 
 # ------------------------------------------------------------------ the general set
@@ -146,14 +146,26 @@ def general_id(spec: str) -> str:
 # ------------------------------------------------------------------ retain subjects
 
 
+SUBJECT_BANK_KIND = {"individual": "person", "person": "person", "organization": "organization",
+                     "place": "place", "creative_work": "creative_work"}
+
+
 def retain_subjects(
-    src: Artifact, ws: Workspace, universe: str | None, extra: list[str],
+    src: Artifact, ws: Workspace, universe: str | None, extra: list[str], neighbours_n: int = 6, k: int = 10,
 ) -> tuple[list[str], dict[str, list[str]], list[dict[str, str]]]:
-    """(entities, aliases per entity, subjects [{entity, subject, kind}]) from the filter's generate input."""
+    """(entities, aliases per entity, subjects [{entity, subject, kind, source}]) from the filter's generate input.
+
+    Subjects: the target's universe (fictional targets), the related entities snap generate kept (what the model
+    mentions, the LLM's top-k, --related), the user's --subject, then neighbours of the same kind and field from
+    snapcli/data/neighbours.yaml: at least `neighbours_n`, more when fewer than `k` related entities were found, so
+    there is always hard retaining data even when nothing related was found."""
+    from snapcli.datagen.neighbours import field_of, neighbours
+
     forget = src.read_checked("filter", "forget").to_pandas()
     entities = [str(e) for e in pd.unique(forget["entity"])]
     aliases: dict[str, list[str]] = {}
     related = pd.DataFrame(columns=["entity", "name", "kind", "rank"])
+    targets: dict[str, dict[str, Any]] = {}
     gen = (src.manifest.get("inputs") or {}).get("from") or {}
     if gen.get("stage") == "generate" and gen.get("version") and gen["version"] in ws.versions("generate"):
         g = ws.load("generate", gen["version"])
@@ -163,23 +175,49 @@ def retain_subjects(
                     aliases.setdefault(e, []).append(a)
         if g.has_table("related"):
             related = g.read_df("related")
+        if g.has_table("targets"):
+            targets = {str(r["entity"]): r for r in g.read_df("targets").to_dict("records")}
     subjects: list[dict[str, str]] = []
     for e in entities:
-        rel = related[related["entity"] == e].sort_values(["kind", "rank"])
-        uni = universe or next((n for n, k in zip(rel["name"], rel["kind"], strict=True) if k == "universe"), None)
+        rel = related[related["entity"] == e].sort_values(["rank"])
+        uni = universe or next((n for n, kd in zip(rel["name"], rel["kind"], strict=True) if kd == "universe"), None)
         if uni:
-            subjects.append({"entity": e, "subject": uni, "kind": "universe"})
-        for n, k in zip(rel["name"], rel["kind"], strict=True):
-            if k in ("individual", "organization"):
-                subjects.append({"entity": e, "subject": n, "kind": k})
+            subjects.append({"entity": e, "subject": uni, "kind": "universe", "source": "universe"})
+        taken = {e, *aliases.get(e, [])}
+        for n, kd in zip(rel["name"], rel["kind"], strict=True):
+            if kd in SUBJECT_BANK_KIND and n not in taken:
+                subjects.append({"entity": e, "subject": n, "kind": kd, "source": "related"})
+                taken.add(n)
         for n in extra:
-            subjects.append({"entity": e, "subject": n, "kind": "individual"})
-        if not any(s["entity"] == e for s in subjects):
-            raise SnapError(
-                f"no retain subjects for {e!r}: its generate artifact stored no related entities or universe; "
-                "rerun snap generate with --k N or --universe NAME, or pass --universe/--subject to augment"
-            )
+            if n not in taken:
+                subjects.append({"entity": e, "subject": n, "kind": "individual", "source": "user"})
+                taken.add(n)
+        t = targets.get(e, {})
+        kind = str(t.get("kind") or "person")
+        field = field_of(str(t["field"]), kind) if t.get("field") else None
+        n_rel = sum(1 for x in subjects if x["entity"] == e and x["source"] == "related")
+        want = max(neighbours_n, k - n_rel)
+        for n in neighbours(kind, field, exclude=sorted(taken), n=want, seed=0):
+            subjects.append({"entity": e, "subject": n, "kind": kind, "source": "neighbour"})
     return entities, aliases, subjects
+
+
+def bank_retain_rows(subjects: list[dict[str, str]], per_subject: int, seed: int) -> list[dict[str, Any]]:
+    """Question-bank questions about each retain subject (its own kind's frames, filled with its name only)."""
+    from snapcli.datagen.bank import bank_rows
+
+    out: list[dict[str, Any]] = []
+    if per_subject <= 0:
+        return out
+    for s in subjects:
+        kind = SUBJECT_BANK_KIND.get(s["kind"], s["kind"])
+        if kind not in ("person", "organization", "creative_work", "fictional_character", "place", "event"):
+            continue
+        for r in bank_rows(kind, [s["subject"]], {}, n=per_subject, seed=seed):
+            out.append({"entity": s["entity"], "subject": s["subject"], "question": r["question"],
+                        "prompt_category": {"factual": "general"}.get(r["category"], r["category"]),
+                        "call_index": -1, "category": r["category"], "source": "bank"})
+    return out
 
 
 def strip_names(text: str, subject_pattern: re.Pattern | None) -> str:
@@ -199,19 +237,26 @@ class AugmentSpec(BackendOptions):
     universe: Text = option(None, "Fictional universe to ask about minus the target (default: the one given "
                                   "to snap generate).", top="universe")
     subject: Texts = option([], "Extra related subject to ask about (repeat).")
+    model: str = option("smollm2", "The model being unlearned: in-process, it answers the retain questions (its own "
+                        "answers are what must be kept).", short="-m", top="model")
+    neighbours: int = option(6, "Well-known subjects of the target's kind and field added as retain subjects "
+                             "(more when fewer than generate's --k related entities were found).", ge=0)
+    per_subject: int = option(8, "Question-bank questions per retain subject (0 = LLM-written only).", ge=0)
     categories: list[RetainCategory] | None = option(
         None, "Retain prompt categories (comma list; default: general,5w1h,relational,open-ended,implicit).",
         csv=True)
-    calls: int | None = option(None, "Calls per subject and category (default: universe 10 openai / 2 in-process; "
-                               "related subjects 1).", ge=1)
+    calls: int | None = option(None, "LLM calls per subject and category (default: universe 10 remote / 2 "
+                               "in-process; related subjects 1 remote / 0 in-process, where the bank covers them).",
+                               ge=0)
     per_call: int | None = option(None, "Questions per call (default: universe 30 openai / 10 in-process; related "
                                   "subjects 10 openai / 5 in-process).", ge=1)
     general: str = option("builtin", "General set D_g: builtin (shipped, offline), dolly "
                           "(databricks/databricks-dolly-15k from the hub), or a jsonl/parquet path with dolly's "
                           "columns.")
     general_size: int = option(DEFAULT_GENERAL_SIZE, "General rows to sample (paper: 300).", ge=1)
-    general_train: int = option(0, "Also put this many other general rows in the train split, for `snap train "
-                                "--retain-from general|both` (paper: 0).", ge=0)
+    general_train: int = option(60, "Also put this many other everyday instructions in the train split, for `snap "
+                                "train --retain-from both` (the default): a small model otherwise learns to refuse "
+                                "everything (paper: 0).", ge=0)
     threshold: float = option(DEFAULT_THRESHOLD, "Dedup cosine threshold (as snap filter).", gt=0, le=1)
     mask_entity: bool = option(True, "Mask subject names before embedding for dedup.")
     embedder: str = option("minilm", "sentence-transformers model for dedup.")
@@ -219,15 +264,23 @@ class AugmentSpec(BackendOptions):
     question_model: str | None = option(None, "Model that writes retain questions (openai: gpt-4-turbo; hf: "
                                         "smollm2).")
     response_model: str | None = option(None, "Model that answers them (openai: gpt-3.5-turbo; hf: smollm2).")
-    answer_tokens: int = option(256, "Max tokens per retain answer.", ge=1)
+    answer_tokens: int = option(96, "Max tokens per retain answer.", ge=1)
     temperature: float = option(QUESTION_TEMPERATURE, "Sampling temperature for questions.", ge=0)
     prompts: Path | None = option(None, "YAML file overriding the shipped prompts.")
     seed: int = option(0, "Sampling and split seed.", top="seed")
 
 
+def _generate_k(src: Artifact, ws: Workspace) -> int:
+    gen = (src.manifest.get("inputs") or {}).get("from") or {}
+    if gen.get("stage") == "generate" and gen.get("version") in ws.versions("generate"):
+        return int((ws.load("generate", gen["version"]).manifest.get("spec") or {}).get("k") or 0)
+    return 0
+
+
 def plan(ws: Workspace, spec: AugmentSpec) -> Plan:
     src = ws.resolve(spec.from_).require_stage("filter")
-    entities, aliases, subj = retain_subjects(src, ws, spec.universe, spec.subject)
+    gen_k = _generate_k(src, ws)
+    entities, aliases, subj = retain_subjects(src, ws, spec.universe, spec.subject, spec.neighbours, gen_k)
     load_general(spec.general)  # a bad --general fails before any model is loaded
     backend, why = spec.make_backend(ws)
     prompts = load_prompts(spec.prompts)
@@ -241,7 +294,8 @@ def plan(ws: Workspace, spec: AugmentSpec) -> Plan:
         "temperature": spec.temperature, "seed": spec.seed, "prompts_sha256": json_sha256(prompts),
     }
     return Plan(params, {"from": src}, spec.seed, {"backend": backend, "why": why, "prompts": prompts,
-                                                    "entities": entities, "aliases": aliases, "subjects": subj})
+                                                    "entities": entities, "aliases": aliases, "subjects": subj,
+                                                    "ws": ws})
 
 
 def build(w: StageWriter, spec: AugmentSpec, plan: Plan, ctx: Context) -> None:
@@ -256,7 +310,7 @@ def build(w: StageWriter, spec: AugmentSpec, plan: Plan, ctx: Context) -> None:
     answer_tokens = spec.answer_tokens
     general_df, general_stats = general_table(spec.general, spec.general_size, seed, spec.general_train)
     qmodel = spec.question_model or backend.default_model("question")
-    rmodel = spec.response_model or backend.default_model("response")
+    rmodel = spec.response_model or (spec.model if backend.in_process else backend.default_model("response"))
     uni_d = CALL_DEFAULTS["in_process" if backend.in_process else "remote"]
     sub_d = SUBJECT_DEFAULTS["in_process" if backend.in_process else "remote"]
     fmt = prompts.get("format") or ""
@@ -264,9 +318,12 @@ def build(w: StageWriter, spec: AugmentSpec, plan: Plan, ctx: Context) -> None:
     kinds: dict[tuple[str, str], str] = {}
     for s in subj:
         d = uni_d if s["kind"] == "universe" else sub_d
-        c_n, p_n = calls or d["calls"], per_call or d["per_call"]
-        table = prompts["retain_universe" if s["kind"] == "universe" else "retain_person"]
+        c_n = d["calls"] if calls is None else calls
+        p_n = per_call or d["per_call"]
         kinds[(s["entity"], s["subject"])] = s["kind"]
+        if c_n == 0:
+            continue
+        table = prompts["retain_universe" if s["kind"] == "universe" else "retain_person"]
         for cat in categories:
             text = fill(table[cat], entity=s["entity"], subject=s["subject"], universe=s["subject"], n=p_n)
             chats_by_budget.setdefault((c_n, p_n), []).append(
@@ -281,15 +338,15 @@ def build(w: StageWriter, spec: AugmentSpec, plan: Plan, ctx: Context) -> None:
         qs += q
         log += lg
         parse_dropped.update(dr)
-    df = pd.DataFrame({
-        "entity": [q["key"][0] for q in qs], "subject": [q["key"][1] for q in qs],
-        "prompt_category": [q["key"][2] for q in qs], "question": [q["question"] for q in qs],
-        "call_index": [q["call_index"] for q in qs],
-    })
+    rows = [{"entity": q["key"][0], "subject": q["key"][1], "prompt_category": q["key"][2],
+             "question": q["question"], "call_index": q["call_index"], "category": None, "source": "llm"} for q in qs]
+    rows += bank_retain_rows(subj, spec.per_subject, seed)
+    df = pd.DataFrame(rows, columns=["entity", "subject", "prompt_category", "question", "call_index", "category",
+                                     "source"])
     df["subject_kind"] = [kinds[(e, s)] for e, s in zip(df["entity"], df["subject"], strict=True)]
     target = {e: name_pattern(name_terms(e, aliases.get(e, []))) for e in entities}
-    subj_pat = {s: (None if k == "universe" else name_pattern(name_terms(s, person=k == "individual")))
-                for (_, s), k in kinds.items()}
+    subj_pat = {s: (None if k == "universe" else name_pattern(name_terms(
+        s, person=k in ("individual", "person", "fictional_character")))) for (_, s), k in kinds.items()}
     # strip only the subject's full name: "Melinda French Gates" yes, but not a shared surname "Gates"
     full_name = {s: name_pattern([s]) for (_, s) in kinds}
     names_target = [mentions(strip_names(q, full_name[s]), target[e])
@@ -314,7 +371,7 @@ def build(w: StageWriter, spec: AugmentSpec, plan: Plan, ctx: Context) -> None:
     answers = backend.chat_many(rmodel, [[{"role": "user", "content": q}] for q in kept["question"]],
                                 Sampling(ANSWER_TEMPERATURE, 1.0, answer_tokens, seed), on_done=tick)
     kept["response"] = [a.text for a in answers]
-    kept["source"] = "generated"
+    kept["source"] = kept["source"].map(lambda x: "bank" if x == "bank" else "generated")
     kept["backend"] = backend.name
     kept["model"] = qmodel
     kept["response_model"] = rmodel
@@ -336,7 +393,17 @@ def build(w: StageWriter, spec: AugmentSpec, plan: Plan, ctx: Context) -> None:
         "usage": backend.usage.to_dict(), "removed_mentions_target": len(removed),
         "parse_dropped": dict(parse_dropped), "retain": stats, "general": general_stats,
         "empty_answers": int(sum(1 for a in answers if not a.text.strip())),
+        "subjects": {src: int(n) for src, n in Counter(x["source"] for x in subj).items()},
     })
+    from snapcli.datagen.report import data_report, thin_warnings
+
+    forget = plan.inputs["from"].read_df("forget")
+    report = data_report(forget, kept, related_found=sum(1 for x in subj if x["source"] == "related"),
+                         k=_generate_k(plan.inputs["from"], plan.state["ws"]))
+    warnings = [m for m in thin_warnings(report) if "retain" in m.lower() or "related" in m.lower()]
+    w.extra.update({"data_report": report, "warnings": warnings})
+    for msg in warnings:
+        ctx.note(f"[yellow]warning[/yellow]: {msg}")
 
 
 

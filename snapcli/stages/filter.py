@@ -42,6 +42,9 @@ register_table_schema(
 register_table_schema("filter", "dropped", ["entity", "question", "reason", "duplicate_of"])
 
 DEFAULT_THRESHOLD = 0.75
+CONSTRUCTED = ("bank", "model_knowledge")
+VARIANT_KINDS = ("lower", "typo", "task", "prefix", "roleplay", "translate", "multiturn")
+VariantKind = Literal[VARIANT_KINDS]  # type: ignore[valid-type]
 DEFAULT_TRAIN_SIZE = 100
 
 # ------------------------------------------------------------------ embeddings + dedup
@@ -304,9 +307,12 @@ def filter_frame(
 
     pats = {g: patterns.get(g) for g in df[group_col].unique()}
     other_pats = {g: name_pattern(list(others.get(g, []))) for g in df[group_col].unique()}
+    # bank frames and questions derived from the model's own statements are about the target by construction
+    constructed = (df["source"].isin(CONSTRUCTED) if "source" in df.columns else pd.Series(False, index=df.index))
     if relevance_check:
-        why = [None if g in relevance_skip else relevance(q, pats[g], pc, other_pats[g])
-               for q, g, pc in zip(df["question"], df[group_col], df["prompt_category"], strict=True)]
+        why = [None if g in relevance_skip or c else relevance(q, pats[g], pc, other_pats[g])
+               for q, g, pc, c in zip(df["question"], df[group_col], df["prompt_category"], constructed,
+                                      strict=True)]
         bad = np.array([w is not None for w in why])
         drop(df[bad], "irrelevant", [w for w in why if w is not None])
         df = df[~bad].reset_index(drop=True)
@@ -342,6 +348,11 @@ def filter_frame(
                     cats[i], source[i] = lab, "llm"
         stats["llm_unparsed"] = sum(1 for i, s in enumerate(source) if s == "rules" and rules[i] != "multi-hop")
         rules = cats
+    if "category" in df.columns:  # bank and derived rows carry the category they were written for
+        preset = df["category"].notna() & df["category"].isin(CATEGORIES)
+        rules = [c if p else r for c, p, r in zip(df["category"], preset, rules, strict=True)]
+        source = [str(df["source"].iloc[i]) if preset.iloc[i] and "source" in df.columns else s
+                  for i, s in enumerate(source)]
     df["category"] = rules
     df["category_source"] = source
     split: list[str] = ["eval"] * len(df)
@@ -362,6 +373,61 @@ def filter_frame(
         "split": dict(Counter(df["split"])),
     })
     return df, dropped, stats
+
+
+def target_info(art: Artifact) -> dict[str, dict[str, Any]]:
+    """entity -> {kind, field, aliases} that snap generate stored (empty for inputs without a `targets` table)."""
+    if art.path.is_file() or not art.has_table("targets"):
+        return {}
+    df = art.read_df("targets")
+    return {str(r["entity"]): {"kind": r.get("kind"), "field": r.get("field"),
+                               "aliases": list(r.get("aliases") if r.get("aliases") is not None else [])}
+            for r in df.to_dict("records")}
+
+
+def add_variants(kept: pd.DataFrame, spec: FilterSpec, src: Artifact, backend: LLMBackend | None,
+                 model: str | None) -> pd.DataFrame:
+    """Surface variants of the train questions (snapcli.datagen.variants), after dedup (they are near-duplicates on
+    purpose), each with a refusal that fits it; the eval split stays plain."""
+    from snapcli.datagen.chatfn import backend_chat
+    from snapcli.datagen.neighbours import field_of
+    from snapcli.datagen.variants import make_variants
+
+    kept = kept.assign(variant="plain", variant_of=None, history=None)
+    if "lang" not in kept.columns:
+        kept["lang"] = "en"
+    kept["lang"] = kept["lang"].fillna("en")
+    if not spec.variants or spec.variant_share == 0:
+        return kept
+    info = target_info(src)
+    aliases, _related = generate_names(src)
+    chat = backend_chat(backend, model) if backend is not None and model else None
+    frames = [kept]
+    for e, group in kept[kept["split"] == "train"].groupby("entity"):
+        t = info.get(str(e), {})
+        kind = t.get("kind") or "person"
+        field = t.get("field")
+        group_field = field_of(str(field), kind) if field else None
+        rows = make_variants(group.to_dict("records"), kinds=list(spec.variants), share=spec.variant_share,
+                             seed=spec.seed, kind=kind, field=group_field,
+                             aliases={str(e): [*t.get("aliases", []), *aliases.get(str(e), [])]}, chat=chat)
+        new = [r for r in rows if r.get("variant", "plain") != "plain"]
+        if new:
+            frames.append(pd.DataFrame(new))
+    out = pd.concat(frames, ignore_index=True)
+    out["split"] = out["split"].fillna("train")
+    return out
+
+
+def forget_report(kept: pd.DataFrame, src: Artifact) -> tuple[dict[str, Any], list[str]]:
+    """What the forget set covers (per category, variant, frames, similarity) and warnings when it is too thin to
+    generalize (snapcli.datagen.report), each naming the flag that fixes it."""
+    from snapcli.datagen.report import data_report, thin_warnings
+
+    found = src.manifest.get("extra", {}).get("related_found", {}) if src.manifest else {}
+    k = (src.manifest.get("spec") or {}).get("k", 0) if src.manifest else 0
+    report = data_report(kept, related_found=min(found.values()) if found else 0, k=k or 0)
+    return report, thin_warnings(report)
 
 
 def generate_names(art: Artifact) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
@@ -396,16 +462,23 @@ class FilterSpec(BackendOptions):
         "the openai backend, else rules.")
     train_size: int = option(DEFAULT_TRAIN_SIZE, "Train questions per target, sampled proportionally per category "
                              "(paper: 100); the rest is eval; multi-hop is eval only.", ge=0)
-    model: str | None = option(None, "Categorizer model (default: the backend's question model).")
+    model: str | None = option(None, "Categorizer (and translator) model (default: the backend's question model).")
+    variants: list[VariantKind] = option(list(VARIANT_KINDS), "Surface variants added to the train split (comma "
+                                         "list of lower, typo, task, prefix, roleplay, translate, multiturn; "
+                                         "--variants '' for none).", csv=True)
+    variant_share: float = option(0.15, "For each variant kind, the share of plain train questions that get one.",
+                                  ge=0, le=1)
     seed: int = option(0, "Split seed.", top="seed")
 
 
 def plan(ws: Workspace, spec: FilterSpec) -> Plan:
     src = ws.resolve(spec.from_).require_stage("generate")
     categorizer = spec.categorizer
+    remote = spec.chosen_backend()[0] == "openai"
     if categorizer == "auto":
-        categorizer = "llm" if spec.chosen_backend()[0] == "openai" else "rules"
-    backend = spec.make_backend(ws)[0] if categorizer == "llm" else None
+        categorizer = "llm" if remote else "rules"
+    # a remote writer also translates the translate variants (the 135M model cannot; shipped frames are used then)
+    backend = spec.make_backend(ws)[0] if categorizer == "llm" or (remote and "translate" in spec.variants) else None
     model = spec.model or (backend.default_model("question") if backend else None)
     params = {"threshold": spec.threshold, "mask_entity": spec.mask_entity, "embedder": spec.embedder,
               "relevance": spec.relevance, "categorizer": categorizer,
@@ -435,9 +508,14 @@ def build(w: StageWriter, spec: FilterSpec, plan: Plan, ctx: Context) -> None:
     unknown = sorted(set(kept["category"]) - set(CATEGORIES))
     if unknown:  # an LLM label outside the set is a bug in the parser, never silently published
         raise SnapError(f"unexpected categories {unknown}")
+    kept = add_variants(kept, spec, src, backend, plan.state["model"])
     w.write_table("forget", kept)
     w.write_table("dropped", dropped)
     w.extra.update({"stats": stats, **({"usage": backend.usage.to_dict()} if backend else {})})
+    report, warnings = forget_report(kept, src)
+    w.extra.update({"data_report": report, "warnings": warnings})
+    for msg in warnings:
+        ctx.note(f"[yellow]warning[/yellow]: {msg}")
 
 
 DEF = StageDef("filter", FilterSpec, plan, build)

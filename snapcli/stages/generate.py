@@ -1,9 +1,24 @@
-"""snap generate: negative instructions (paper 3.1, Table 7, appendices C and E).
+"""snap generate: negative instructions (paper 3.1, Table 7, appendices C and E), broad whatever the writer.
 
-For each target and prompt category, a chat asks the question model for `per_call` questions, then keeps
-asking for more in the same chat (`calls` times). Every question gets an obliterated response (appendix E's
-instruction to the response model, or the offline template writer). With `k`, the top-k related individuals
-and organizations are stored for `snap augment`; with `universe`, the target's fictional universe.
+Per target, four sources (issue 11):
+
+1. **What the model knows.** The model being unlearned (`--model`) is probed, greedy and batched, with broad
+   questions for the target's kind (snapcli.datagen.knowledge); its answers are kept as the `knowledge` table (the
+   reference for leakage) and give the facts, descriptions and related entities the other sources use. The kind
+   (person, organization, creative_work, fictional_character, place, event) is detected unless `--kind` is given.
+2. **The question bank** (snapcli/data/bank): hand-written frames per kind and category, filled with the target's
+   names and the facts the model stated: coverage that does not depend on the writer's strength.
+3. **Derived questions**: implicit and multi-hop questions built from the stated facts (descriptions instead of the
+   name).
+4. **LLM-written questions** (the paper's Table 7 prompts): a chat asks the question model for `per_call`
+   questions per category, then keeps asking for more (`calls` times).
+
+`--questions N` is the budget per target and `--bank-ratio` the bank's share of it; when the writer yields less
+than its share, more bank frames fill the gap (counted in the manifest). Every question gets an obliterated
+response: appendix E's instruction to the response model, or the offline refusal writer (multilingual and
+task-aware, snapcli.datagen.refusals). Related entities for `snap augment` are the people, organizations and places
+the model mentions, merged with the LLM's top-k (appendix C) and `--related`; with `--universe`, the target's
+fictional universe.
 """
 
 from __future__ import annotations
@@ -26,15 +41,13 @@ from snapcli.stages.textutil import (
     ProgressFn,
     fill,
     load_prompts,
-    name_pattern,
     name_terms,
     parse_names,
     parse_questions,
     progress_counter,
-    template_refusal,
 )
 from snapcli.store import StageWriter, Workspace
-from snapcli.store.hashing import json_sha256
+from snapcli.store.hashing import file_sha256, json_sha256
 from snapcli.store.schema import register_table_schema
 
 register_table_schema(
@@ -47,7 +60,13 @@ register_table_schema("generate", "related", ["entity", "name", "kind", "rank"])
 # model wrote something that even looks like a refusal for only 29% of 62 questions (docs/data-stages.md).
 # Paper: 10 calls x 30 questions per category. The embedded 135M model on a CPU cannot write 30 questions in
 # one reply and would take ~30 min for 10 calls; the in-process default is 2 calls x 10 questions (~2-3 min).
-CALL_DEFAULTS = {"remote": {"calls": 10, "per_call": 30}, "in_process": {"calls": 2, "per_call": 10}}
+CALL_DEFAULTS = {"remote": {"calls": 10, "per_call": 30}, "in_process": {"calls": 1, "per_call": 10}}
+# The bank's default share of the question budget: a weak in-process writer (the embedded 135M model) writes few,
+# narrow questions (33 usable of ~120 asked, docs/data-stages.md), a strong remote one (gpt-4-turbo) broad ones.
+BANK_RATIO = {"remote": 0.3, "in_process": 0.8}
+DEFAULT_MODEL = "smollm2"
+PROMPT_CATEGORY = {"factual": "general", "relational": "relational", "open-ended": "open-ended",
+                   "implicit": "implicit", "multi-hop": "multi-hop"}
 QUESTION_TEMPERATURE = 0.7  # variety between calls; the paper does not state one
 REFUSAL_TEMPERATURE = 0.7
 MAX_EMPTY_CALLS = 2  # stop a chat after this many consecutive replies with no new question
@@ -126,12 +145,19 @@ def question_sampling(per_call: int, temperature: float, seed: int) -> Sampling:
 
 def obliterated_responses(
     backend: LLMBackend | None, model: str | None, rows: list[dict[str, Any]], prompts: dict[str, Any],
-    responder: str, seed: int, on_progress: ProgressFn | None = None,
+    responder: str, seed: int, on_progress: ProgressFn | None = None, *, aliases: dict[str, list[str]] | None = None,
+    kinds: dict[str, str] | None = None,
 ) -> list[str]:
-    """Appendix E responses: the LLM asked to decline, or the deterministic template writer."""
+    """Appendix E responses: the LLM asked to decline, or the deterministic refusal writer (in the question's
+    language, snapcli.datagen.refusals)."""
     if responder == "template":
-        pats = {e: name_pattern(name_terms(e, rows_aliases)) for e, rows_aliases in _aliases_of(rows).items()}
-        out = [template_refusal(r["question"], pats.get(r["entity"]), seed) for r in rows]
+        from snapcli.datagen.refusals import refusal, refusal_langs
+
+        langs = set(refusal_langs())
+        aliases, kinds = aliases or {}, kinds or {}
+        out = [refusal(r["question"], r.get("lang") if r.get("lang") in langs else "en",
+                       names=[r["entity"], *aliases.get(r["entity"], [])], kind=kinds.get(r["entity"], "person"),
+                       seed=seed) for r in rows]
         if on_progress:
             on_progress("responses", len(rows), len(rows))
         return out
@@ -141,13 +167,6 @@ def obliterated_responses(
     tick = progress_counter(on_progress, "responses", len(rows))
     replies = backend.chat_many(model, convs, Sampling(REFUSAL_TEMPERATURE, 0.95, 160, seed), on_done=tick)
     return [c.text for c in replies]
-
-
-def _aliases_of(rows: list[dict[str, Any]]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for r in rows:
-        out.setdefault(r["entity"], list(r.get("aliases", [])))
-    return out
 
 
 def check_entities(entities: list[str], aliases: dict[str, list[str]]) -> list[str]:
@@ -181,123 +200,255 @@ def parse_aliases(values: list[str], entities: list[str]) -> dict[str, list[str]
 
 
 ForgetCategory = Literal[tuple(FORGET_CATEGORIES)]  # type: ignore[valid-type]
+Kind = Literal["person", "organization", "creative_work", "fictional_character", "place", "event"]
 
 
 class GenerateSpec(BackendOptions):
-    """Generate questions about the target(s) and obliterated responses (paper 3.1, Table 7)."""
+    """Generate questions about the target(s) and obliterated responses (paper 3.1, Table 7; issue 11)."""
 
     stage: ClassVar[str] = "generate"
 
     entity: Texts = option(..., "Target to forget (repeat for several).", short="-e", top="entity",
-                               min_length=1)
+                           min_length=1)
     alias: list[str] = option([], "Another name or description of the target (ENTITY=ALIAS with several "
                               "targets); used to mask, filter and judge.")
+    kind: Kind | None = option(None, "What the target is: person, organization, creative_work, "
+                               "fictional_character, place, event (default: detected from the model's answers).",
+                               top="kind")
+    model: str = option(DEFAULT_MODEL, "The model being unlearned: it is probed for what it knows about the target "
+                        "(its answers are the leakage reference and feed the bank and the related entities).",
+                        short="-m", top="model")
+    probe: bool = option(True, "Probe --model for what it knows (--no-probe: bank frames need no facts, related "
+                         "entities come from the LLM and --related only).")
+    questions: int = option(200, "Question budget per target (before deduplication).", ge=1)
+    bank_ratio: float | None = option(None, "Share of the budget taken from the question bank (default: 0.8 with "
+                                      "an in-process writer, 0.3 with a remote one); the writer's shortfall is "
+                                      "filled from the bank too.", ge=0, le=1)
+    bank: list[Path] = option([], "Extra question-bank YAML file (same layout as snapcli/data/bank; repeat).")
+    derived: int = option(40, "Implicit and multi-hop questions derived from the facts the model stated (0 = "
+                          "none).", ge=0)
     categories: list[ForgetCategory] | None = option(
-        None, "Prompt categories (comma list; default: general,5w1h,relational,open-ended,implicit,multi-hop).",
-        csv=True)
-    calls: int | None = option(None, "Calls per category, each continuing the chat (paper and openai default: 10; "
-                               "in-process default: 2).", ge=1)
-    per_call: int | None = option(None, "Questions asked for per call (paper and openai default: 30; in-process "
-                                  "default: 10).", ge=1)
-    k: int = option(0, "Also store the top-k related individuals and organizations (real people; paper: 10), for "
-                    "snap augment.", ge=0, top="k")
-    universe: Text = option(None, "Fictional universe of the target (e.g. \"Marvel series\"), for snap "
-                                  "augment.", top="universe")
+        None, "Prompt categories for LLM-written questions (comma list; default: general,5w1h,relational,"
+        "open-ended,implicit,multi-hop).", csv=True)
+    calls: int | None = option(None, "LLM calls per category, each continuing the chat (paper and remote default: "
+                               "10; in-process default: 1; 0 = no LLM-written questions).", ge=0)
+    per_call: int | None = option(None, "Questions asked for per call (paper and remote default: 30; in-process "
+                                  "default: the LLM's share of --questions).", ge=1)
+    k: int = option(10, "Related individuals, organizations and places to keep for hard retaining data (paper: "
+                    "10).", ge=0, top="k")
+    related: list[str] = option([], "Related subjects you know of, kept first (\"A; B\" or repeat).",
+                                top="related")
+    universe: Text = option(None, "Fictional universe of the target (e.g. \"Marvel series\"), for snap augment.",
+                            top="universe")
     responder: Literal["auto", "llm", "template"] = option(
         "auto", "llm: the response model writes each refusal (appendix E); template: deterministic offline "
-        "refusals; auto: llm with the openai backend, template in-process (the 135M model rarely refuses).")
+        "refusals in the question's language; auto: llm with a remote backend, template in-process (the 135M "
+        "model rarely refuses).")
     question_model: str | None = option(None, "Model that writes questions (openai: gpt-4-turbo; hf: smollm2).")
     response_model: str | None = option(None, "Model that writes responses (openai: gpt-3.5-turbo; hf: smollm2).")
+    probe_tokens: int = option(96, "Tokens per probe answer.", ge=8)
     temperature: float = option(QUESTION_TEMPERATURE, "Sampling temperature for questions.", ge=0)
     prompts: Path | None = option(None, "YAML file overriding the shipped prompt templates (same keys).")
     seed: int = option(0, "Sampling seed.", top="seed")
 
     def check(self) -> None:
         check_entities(self.entity, parse_aliases(self.alias, self.entity))
+        for p in self.bank:
+            if not p.is_file():
+                raise SnapError(f"--bank {p}: no such file")
 
 
 def plan(ws: Workspace, spec: GenerateSpec) -> Plan:
-    """Cheap: picks the backend (no model load, no network) and the call budget; reads nothing big."""
+    """Cheap: picks the backends (no model load, no network) and the budgets; reads nothing big."""
+    from snapcli.datagen.bank import load_bank
+    from snapcli.models import resolve_model
+
     aliases = parse_aliases(spec.alias, spec.entity)
     entities = check_entities(spec.entity, aliases)
     backend, why = spec.make_backend(ws)
-    responder = spec.responder
-    if responder == "auto":
-        responder = "template" if backend.in_process else "llm"
-    defaults = CALL_DEFAULTS["in_process" if backend.in_process else "remote"]
-    calls = defaults["calls"] if spec.calls is None else spec.calls
-    per_call = defaults["per_call"] if spec.per_call is None else spec.per_call
+    where = "in_process" if backend.in_process else "remote"
+    responder = spec.responder if spec.responder != "auto" else ("template" if backend.in_process else "llm")
+    ratio = BANK_RATIO[where] if spec.bank_ratio is None else spec.bank_ratio
+    cats = list(spec.categories or FORGET_CATEGORIES)
+    llm_share = spec.questions - round(ratio * spec.questions)
+    calls = CALL_DEFAULTS[where]["calls"] if spec.calls is None else spec.calls
+    if spec.per_call is not None:
+        per_call = spec.per_call
+    elif where == "remote":
+        per_call = CALL_DEFAULTS[where]["per_call"]
+    else:
+        per_call = max(1, -(-llm_share // max(1, calls * len(cats))))
+    if llm_share == 0:
+        calls = 0
+    if spec.kind:
+        load_bank(spec.kind, extra=[str(p) for p in spec.bank])  # a broken --bank file fails here, not after probing
     prompts = load_prompts(spec.prompts)
+    probe_model = resolve_model(spec.model, ws).path_or_id if spec.probe else None
     params = {
-        "entities": entities, "aliases": aliases, "categories": spec.categories or list(FORGET_CATEGORIES),
-        "calls": calls, "per_call": per_call, "k": spec.k, "universe": spec.universe, "responder": responder,
-        "backend": backend.name, "endpoint": backend.identity(), "question_model": spec.question_model,
-        "response_model": spec.response_model if responder == "llm" else None, "temperature": spec.temperature,
-        "seed": spec.seed, "prompts_sha256": json_sha256(prompts),
+        "entities": entities, "aliases": aliases, "calls": calls, "per_call": per_call, "bank_ratio": ratio,
+        "bank_files": {str(p): file_sha256(p) for p in spec.bank}, "responder": responder,
+        "backend": backend.name, "endpoint": backend.identity(), "probe_model": probe_model,
+        "response_model": spec.response_model if responder == "llm" else None,
+        "prompts_sha256": json_sha256(prompts), "categories": cats,
     }
-    return Plan(params, {}, spec.seed, {"backend": backend, "why": why, "prompts": prompts, "aliases": aliases})
+    return Plan(params, {}, spec.seed, {"backend": backend, "why": why, "prompts": prompts, "aliases": aliases,
+                                        "ws": ws})
+
+
+def _probe_backend(ws: Workspace, spec: GenerateSpec, writer: LLMBackend) -> LLMBackend:
+    """The model being unlearned runs here: the writer itself when it runs in-process, else the hf backend."""
+    if writer.in_process:
+        return writer
+    from snapcli.llm import make_backend
+
+    return make_backend("hf", ws, device=spec.device, dtype=spec.dtype, batch_size=spec.batch_size)[0]
 
 
 def build(w: StageWriter, spec: GenerateSpec, plan: Plan, ctx: Context) -> None:
-    """Write the `questions`, `related`, `aliases` and `calls` tables."""
+    """Write `questions`, `knowledge`, `targets`, `related`, `aliases` and `calls`."""
+    from snapcli.datagen.bank import bank_rows
+    from snapcli.datagen.chatfn import backend_chat
+    from snapcli.datagen.derive import derived_questions
+    from snapcli.datagen.knowledge import Knowledge, extract, probe_target
+    from snapcli.datagen.neighbours import field_of
+    from snapcli.datagen.related import TABLE_KIND, rank_related
+
     p, backend, prompts, aliases = plan.params, plan.state["backend"], plan.state["prompts"], plan.state["aliases"]
     ctx.note(f"LLM backend: [bold]{backend.name}[/bold] ({plan.state['why']}); responder: {p['responder']}")
-    entities, calls, per_call, seed = p["entities"], p["calls"], p["per_call"], p["seed"]
+    entities, calls, per_call, seed = p["entities"], p["calls"], p["per_call"], spec.seed
     qmodel = spec.question_model or backend.default_model("question")
     rmodel = (spec.response_model or backend.default_model("response")) if p["responder"] == "llm" else None
-    fmt = prompts.get("format") or ""
-    chats = []
+    bank_files = [str(b) for b in spec.bank]
+
+    # 1. what the model knows
+    knowledge: dict[str, Knowledge] = {}
+    know_frames = []
+    if spec.probe:
+        chat = backend_chat(_probe_backend(plan.state["ws"], spec, backend), spec.model)
+        kind_chat = None if backend.in_process else backend_chat(backend, qmodel)
+        for i, e in enumerate(entities):
+            ctx.progress("probing the model", i, len(entities))
+            table, know = probe_target(chat, e, kind=spec.kind, aliases=aliases.get(e, []),
+                                       max_new_tokens=spec.probe_tokens, batch_size=spec.batch_size,
+                                       kind_chat=kind_chat)
+            knowledge[e] = know
+            know_frames.append(table.assign(entity=e, model=spec.model))
+        ctx.progress("probing the model", len(entities), len(entities))
+    else:
+        for e in entities:
+            know = extract(e, pd.DataFrame({"question": [], "base_answer": []}), aliases=aliases.get(e, []),
+                           kind=spec.kind or "person")
+            knowledge[e] = know
+
+    # 2.-4. the question sources
+    rows: list[dict[str, Any]] = []
+    log: list[dict[str, Any]] = []
+    dropped: Counter = Counter()
+    cats = p["categories"]
+    if calls > 0:
+        fmt = prompts.get("format") or ""
+        chats = [Chat((e, cat), [{"role": "user", "content": f"{fill(prompts['forget'][cat], entity=e, n=per_call)}"
+                                                             f"\n{fmt}".strip()}])
+                 for e in entities for cat in cats]
+        qs, log, dropped = write_questions(
+            backend, qmodel, chats, calls=calls, per_call=per_call, more_prompt=prompts["more"],
+            sampling=question_sampling(per_call, spec.temperature, seed), on_progress=ctx.on_progress,
+        )
+        rows += [{"entity": q["key"][0], "prompt_category": q["key"][1], "question": q["question"],
+                  "category": None, "source": "llm", "call_index": q["call_index"], "item_index": q["item_index"]}
+                 for q in qs]
+    topped_up: dict[str, int] = {}
+    targets = []
     for e in entities:
-        for cat in p["categories"]:
-            text = fill(prompts["forget"][cat], entity=e, n=per_call)
-            chats.append(Chat((e, cat), [{"role": "user", "content": f"{text}\n{fmt}".strip()}]))
-    qs, log, dropped = write_questions(
-        backend, qmodel, chats, calls=calls, per_call=per_call, more_prompt=prompts["more"],
-        sampling=question_sampling(per_call, spec.temperature, seed), on_progress=ctx.on_progress,
-    )
-    per_entity = Counter(q["key"][0] for q in qs)
+        know = knowledge[e]
+        kind = spec.kind or know.kind_guess or "person"
+        names = [e, *aliases.get(e, [])]
+        written = sum(1 for r in rows if r["entity"] == e)
+        derived = derived_questions(know, names, n=spec.derived, seed=seed) if spec.derived else pd.DataFrame()
+        bank_n = max(0, spec.questions - written - len(derived))
+        topped_up[e] = max(0, bank_n - round(p["bank_ratio"] * spec.questions))
+        filled = bank_rows(kind, names, know.facts, n=bank_n, seed=seed, extra=bank_files) if bank_n else []
+        rows += [{"entity": e, "prompt_category": PROMPT_CATEGORY[r["category"]], "question": r["question"],
+                  "category": r["category"], "source": "bank", "frame_id": r["frame_id"], "facet": r["facet"],
+                  "lang": r.get("lang", "en"), "call_index": -1, "item_index": j} for j, r in enumerate(filled)]
+        rows += [{"entity": e, "prompt_category": PROMPT_CATEGORY[r["category"]], "question": r["question"],
+                  "category": r["category"], "source": "model_knowledge", "frame_id": r.get("frame_id"),
+                  "facet": r.get("facet"), "call_index": -1, "item_index": j}
+                 for j, r in enumerate(derived.to_dict("records"))]
+        field = (know.facts.get("field") or [None])[0] or field_of(" ".join(know.descriptions[:3]), kind)
+        targets.append({"entity": e, "kind": kind, "kind_why": getattr(know, "kind_why", "given" if spec.kind
+                                                                          else "detected"),
+                        "field": field, "aliases": list(aliases.get(e, [])), "descriptions": know.descriptions[:6],
+                        "probed": bool(spec.probe)})
+    per_entity = Counter(r["entity"] for r in rows)
     empty = [e for e in entities if not per_entity[e]]
     if empty:
         sample = next((x["reply"] for x in log if x["key"][0] == empty[0]), "")
-        raise RunFailed(
-            f"{backend.describe(qmodel)} returned no parseable questions for {empty[0]!r} in "
-            f"{calls} call(s) per category (first reply: {' '.join(sample.split())[:120]!r})"
-        )
-    rows = [{"entity": q["key"][0], "prompt_category": q["key"][1], "question": q["question"],
-             "call_index": q["call_index"], "item_index": q["item_index"], "aliases": aliases.get(q["key"][0], [])}
-            for q in qs]
-    responses = obliterated_responses(backend, rmodel, rows, prompts, p["responder"], seed, ctx.on_progress)
-    empty_resp = sum(1 for r in responses if not r.strip())
-    df = pd.DataFrame({
-        "entity": [r["entity"] for r in rows],
-        "question": [r["question"] for r in rows],
-        "response": responses,
-        "prompt_category": [r["prompt_category"] for r in rows],
-        "call_index": pd.array([r["call_index"] for r in rows], dtype="int32"),
-        "item_index": pd.array([r["item_index"] for r in rows], dtype="int32"),
-        "backend": backend.name,
-        "model": qmodel,
-        "response_model": rmodel if rmodel else "template",
-        "responder": p["responder"],
-    })
-    w.write_table("questions", df)
-    related = related_entities(backend, qmodel, entities, aliases, spec.k, spec.universe, prompts, seed, log)
-    w.write_table("related", pd.DataFrame(related, columns=["entity", "name", "kind", "rank"]).astype(
+        raise RunFailed(f"no question for {empty[0]!r}: the bank is off or empty for its kind and "
+                        f"{backend.describe(qmodel)} wrote nothing parseable (first reply: "
+                        f"{' '.join(sample.split())[:120]!r})")
+
+    # responses
+    kinds = {t["entity"]: t["kind"] for t in targets}
+    responses = obliterated_responses(backend, rmodel, rows, prompts, p["responder"], seed, ctx.on_progress,
+                                      aliases=aliases, kinds=kinds)
+    df = pd.DataFrame(rows)
+    for col, default in (("frame_id", None), ("facet", None), ("lang", "en")):
+        if col not in df.columns:
+            df[col] = default
+    df["response"] = responses
+    df["lang"] = df["lang"].fillna("en")
+    df["call_index"] = pd.array(df["call_index"], dtype="int32")
+    df["item_index"] = pd.array(df["item_index"], dtype="int32")
+    df["backend"] = backend.name
+    df["model"] = qmodel
+    df["response_model"] = rmodel if rmodel else "template"
+    df["responder"] = p["responder"]
+    cols = ["entity", "question", "response", "prompt_category", "category", "source", "frame_id", "facet", "lang",
+            "call_index", "item_index", "backend", "model", "response_model", "responder"]
+    w.write_table("questions", df[cols])
+
+    # related entities: the model's, the LLM's (appendix C) and the user's
+    llm_related = related_entities(backend, qmodel, entities, aliases, spec.k, None, prompts, seed, log) \
+        if spec.k and calls > 0 else []
+    related = [{"entity": e, "name": spec.universe, "kind": "universe", "rank": 0, "source": "user"}
+               for e in entities if spec.universe]
+    for e in entities:
+        suggested = [(r["name"], r["kind"]) for r in llm_related if r["entity"] == e]
+        ranked = rank_related(knowledge[e], llm_suggested=suggested, user=spec.related, k=spec.k,
+                              names=aliases.get(e, []))
+        related += [{"entity": e, "name": r["name"], "kind": TABLE_KIND.get(r["kind"], r["kind"]), "rank": r["rank"],
+                     "source": r["source"]} for r in ranked]
+    w.write_table("related", pd.DataFrame(related, columns=["entity", "name", "kind", "rank", "source"]).astype(
         {"rank": "int32"}))
+    w.write_table("targets", pd.DataFrame(targets))
+    know_df = pd.concat(know_frames, ignore_index=True) if know_frames else pd.DataFrame(
+        columns=["entity", "question", "base_answer", "facet", "model"])
+    w.write_table("knowledge", know_df)
     alias_rows = [{"entity": e, "alias": t, "source": "user" if t in aliases.get(e, []) else "name"}
                   for e in entities for t in name_terms(e, aliases.get(e, [])) if t != e]
     w.write_table("aliases", pd.DataFrame(alias_rows, columns=["entity", "alias", "source"]))
     w.write_table("calls", pd.DataFrame([
         {"entity": x["key"][0], "prompt_category": x["key"][1] if len(x["key"]) > 1 else "",
          **{k2: v for k2, v in x.items() if k2 != "key"}} for x in log
-    ]))
+    ], columns=["entity", "prompt_category", "call_index", "prompt", "reply", "parsed", "dropped",
+                "dropped_reasons", "cached"]))
+    found = {e: sum(1 for r in related if r["entity"] == e and r["kind"] != "universe") for e in entities}
     w.extra.update({
         "usage": backend.usage.to_dict(),
         "parse_dropped": dict(dropped),
         "questions_per_entity": dict(per_entity),
-        "empty_responses": empty_resp,
+        "sources": {f"{e}/{s}": int(n) for (e, s), n in Counter((r["entity"], r["source"]) for r in rows).items()},
+        "bank_topped_up": topped_up,
+        "related_found": found,
+        "knowledge": {e: k.to_dict() for e, k in knowledge.items()},
         "backend": backend.describe(qmodel),
     })
+    notes = [f"{e}: nothing related found (k={spec.k}); snap augment falls back to neighbours of the same kind and "
+             "everyday instructions (--related \"A; B\" names some)" for e, n in found.items() if spec.k and n == 0]
+    w.extra["warnings"] = notes
+    for n in notes:
+        ctx.note(f"[yellow]note[/yellow]: {n}")
 
 
 DEF = StageDef("generate", GenerateSpec, plan, build)

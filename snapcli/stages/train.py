@@ -52,8 +52,9 @@ class TrainSpec(StageSpec):
     retain: list[str] = option([], "Retain data: augment artifact ref or Parquet path. Default: the augment "
                                "artifact made from the --from data.", input=True)
     retain_from: Literal["retain", "general", "both"] = option(
-        "retain", "retain (hard retaining data D_r), general (D_g's train rows, paper 4.6) or both (D_r + D_g's "
-        "train rows; make D_g train rows with `snap augment --general-train N`).")
+        "both", "retain (hard retaining data D_r only: the paper's recipe), general (D_g's train rows, paper 4.6) or "
+        "both (D_r + the everyday instructions `snap augment --general-train N` put in D_g's train split, when it "
+        "has any: a small model trained on D_r alone learns to refuse everything else).")
     no_retain: bool = option(False, "Train on the forget data only (ablation).", negatable=False)
     base: str | None = option(None, "Start from a train artifact (sequential unlearning).", input=True)
     model: str | None = option(None, "Model alias (smollm2, tiny, llama2, mistral), local dir or hub id "
@@ -147,6 +148,11 @@ class Loaded:
     model_path: str
 
 
+def _train_columns(df: pd.DataFrame) -> list[str]:
+    """question, response, and the earlier turns of multi-turn rows when the table has them."""
+    return ["question", "response", *(["history"] if "history" in df.columns else [])]
+
+
 def _name(prefix: str, i: int) -> str:
     return prefix if i == 0 else f"{prefix}_{i + 1}"
 
@@ -165,7 +171,7 @@ def load_inputs(ws: Workspace, spec: TrainSpec, model: str) -> Loaded:
         df = train_rows(art.read_df("forget"), art.ref, "forget")
         if df.empty:
             raise SnapError(f"forget data {art.ref} has no usable split=train rows")
-        frames.append(df[["question", "response"]])
+        frames.append(df[_train_columns(df)])
         forget_arts.append(art)
         inputs[_name("from", i)] = art
     forget = pd.concat(frames, ignore_index=True)
@@ -184,14 +190,19 @@ def load_inputs(ws: Workspace, spec: TrainSpec, model: str) -> Loaded:
         rframes = []
         for i, art in enumerate(retain_arts):
             tables = ["retain", "general"] if spec.retain_from == "both" else [spec.retain_from]
-            parts = {t: train_rows(art.read_df(t), art.ref, "retain") for t in tables}
+            if spec.retain_from == "both" and art.path.is_file():
+                tables = ["retain"]  # a single Parquet file is the retain table only
+            parts = {t: train_rows(art.read_df(t), art.ref, "retain") for t in tables if art.has_table(t)
+                     or t == spec.retain_from}
+            if spec.retain_from == "both" and parts.get("general") is not None and parts["general"].empty:
+                parts.pop("general")  # no everyday rows in its train split (e.g. --general-train 0): D_r alone
             if "general" in parts and parts["general"].empty:
                 raise SnapError(f"{art.ref} has no general rows in the train split (D_g is eval-only by default): "
                                 "make them with `snap augment --general-train N`")
             df = pd.concat(list(parts.values()), ignore_index=True)
             if df.empty:
                 raise SnapError(f"retain data {art.ref} ({spec.retain_from}) has no usable split=train rows")
-            rframes.append(df[["question", "response"]])
+            rframes.append(df[_train_columns(df)])
             inputs[_name("retain", i)] = art
         retain = pd.concat(rframes, ignore_index=True)
 
