@@ -181,17 +181,18 @@ def test_bad_input_exits_2(tiny_model_dir, ws, cli, tmp_path, data):
     forget_rows(4).drop(columns=["response"]).to_parquet(no_resp)
     evals = tmp_path / "evalonly.parquet"
     forget_rows(4).assign(split="eval").to_parquet(evals)
+    r = cli("train", "--model", "tiny", "--retain", str(retain))  # --from defaults to filter@latest: none yet
+    assert r.exit_code == 2 and "no forget data" in r.output, r.output
     f = ws.import_table(forget, "filter", "forget")
     ok = ["--from", str(forget), "--retain", str(retain), "--max-steps", "1"]
     cases = {
         "missing column(s) response": ["--from", str(no_resp), "--retain", str(retain)],
         "no usable split=train rows": ["--from", str(evals), "--retain", str(retain)],
         "unknown model": [*ok, "--model", "no-such-model"],
-        "unknown regularizer": [*ok, "--reg", "l2"],
+        "--reg must be one of wasserstein, euclidean, fisher, none": [*ok, "--reg", "l2"],
         "--lambda must be": [*ok, "--lambda", "-0.5"],
         "not a train artifact": [*ok, "--base", f.ref],
         "no augment artifact was made": ["--from", f.ref],
-        "no forget data": ["--retain", str(retain)],
         "is a 'filter' artifact": ["--from", str(forget), "--retain", f.ref],
     }
     for needle, args in cases.items():

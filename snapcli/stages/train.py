@@ -161,8 +161,8 @@ def load_inputs(ws: Workspace, spec: TrainSpec, model: str) -> Loaded:
     """Resolve refs, check stages and columns, keep split=train rows; every problem is a one-line SnapError."""
     from snapcli.models import load_tokenizer, resolve_model
 
-    if not spec.from_:
-        raise SnapError("no forget data: pass --from filter@latest (or a Parquet path)")
+    if not spec.from_ or (spec.from_ == ["filter@latest"] and ws.latest("filter") is None):
+        raise SnapError("no forget data: run `snap filter` first, or pass --from filter@vN (or a Parquet path)")
     inputs: dict[str, Artifact] = {}
     frames = []
     forget_arts = []
