@@ -13,6 +13,7 @@ import traceback
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from typer._click import Context
 from typer._click import exceptions as click_exc
 from typer.core import TyperGroup
@@ -52,6 +53,22 @@ class SnapGroup(TyperGroup):
     def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
         return super().parse_args(ctx, _hoist_globals(list(args)))
 
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode: bool = True, **extra):
+        """Click's usage errors (unknown command or option, bad value, missing argument) as ONE stderr line with
+        exit 2, like every other bad input; the "Try 'snap X -h'" hint follows on a second line only on a TTY."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click_exc.NoArgsIsHelpError as e:  # bare `snap`: the help is already on stdout
+            sys.exit(e.exit_code)
+        except click_exc.ClickException as e:
+            sys.exit(_usage_error(e))
+        except typer.Abort:
+            err_console.print("[yellow]Aborted[/yellow]")
+            sys.exit(130)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
     def invoke(self, ctx: Context):
         try:
             return super().invoke(ctx)
@@ -60,7 +77,7 @@ class SnapGroup(TyperGroup):
         except (SnapError, RunFailed) as e:
             if state().verbose:
                 err_console.print_exception()
-            err_console.print(f"[red]Error:[/red] {_one_line(e)}", highlight=False, soft_wrap=True)
+            _error_line(_one_line(e))
             raise typer.Exit(e.exit_code) from None
         except KeyboardInterrupt:
             err_console.print(
@@ -71,15 +88,37 @@ class SnapGroup(TyperGroup):
             if state().verbose:
                 err_console.print(traceback.format_exc(), highlight=False, markup=False)
             else:
-                err_console.print(
-                    f"[red]Error:[/red] run failed: {type(e).__name__}: {_one_line(e)} (--verbose shows the traceback)",
-                    highlight=False,
-                )
+                _error_line(f"run failed: {type(e).__name__}: {_one_line(e)} (--verbose shows the traceback)")
             raise typer.Exit(1) from None
 
 
 def _one_line(e: BaseException) -> str:
     return " ".join(str(e).split()) or type(e).__name__
+
+
+def _error_line(text: str) -> None:
+    """One 'Error: ...' line on stderr: no wrapping at the terminal width, no rich markup read from `text`."""
+    err_console.print(f"[red]Error:[/red] {escape(text)}", highlight=False, soft_wrap=True)
+
+
+def _usage_error(e: click_exc.ClickException) -> int:
+    ctx = getattr(e, "ctx", None)
+    where = f"{ctx.command_path}: " if ctx is not None else ""
+    _error_line(f"{where}{' '.join(e.format_message().split())}")
+    if ctx is not None and sys.stderr.isatty():
+        err_console.print(f"Try '{escape(ctx.command_path)} {ctx.help_option_names[0]}' for help.", highlight=False)
+    return e.exit_code
+
+
+def _bad_argv(args: list[str]) -> str | None:
+    """Arguments the OS passed as undecodable bytes (lone surrogates after Python's surrogateescape)."""
+    for i, a in enumerate(args, start=1):
+        try:
+            a.encode("utf-8")
+        except UnicodeEncodeError:
+            raw = os.fsencode(a)
+            return f"argument {i} ({raw!r}) is not valid UTF-8; pass names and paths as UTF-8 text"
+    return None
 
 
 app = typer.Typer(
@@ -143,6 +182,10 @@ for _mod in COMMAND_MODULES:
 
 
 def main() -> None:
+    bad = _bad_argv(sys.argv[1:])
+    if bad:
+        _error_line(bad)
+        sys.exit(2)
     try:
         app(prog_name="snap")
     except KeyboardInterrupt:

@@ -64,6 +64,11 @@ def import_cmd(
 def ls_cmd(stage: Optional[str] = typer.Argument(None, help="Only this stage.")) -> None:
     """List artifact versions: rows, age, params."""
     ws = workspace()
+    if stage and stage not in ws.stages():
+        from snapcli.stages import STAGE_NAMES
+
+        if stage not in STAGE_NAMES:  # a known stage with no versions yet is fine: "no artifacts"
+            raise SnapError(f"unknown stage '{stage}' (stages: {', '.join(STAGE_NAMES)})")
     arts = ws.artifacts(stage)
     latest = {s: ws.latest(s) for s in ws.stages()}
     rows = [

@@ -22,7 +22,9 @@ from snapcli.llm import LLMBackend, Sampling
 from snapcli.stages.filter import DEFAULT_THRESHOLD, DEFAULT_TRAIN_SIZE, filter_frame
 from snapcli.stages.generate import CALL_DEFAULTS, QUESTION_TEMPERATURE, Chat, question_sampling, write_questions
 from snapcli.stages.textutil import (
+    CATEGORIES,
     RETAIN_CATEGORIES,
+    SPLITS,
     ProgressFn,
     fill,
     load_prompts,
@@ -33,12 +35,21 @@ from snapcli.stages.textutil import (
 )
 from snapcli.store import Artifact, StageWriter, Workspace
 from snapcli.store.hashing import file_sha256, json_sha256
-from snapcli.store.schema import register_table_schema
+from snapcli.store.schema import Column, register_table_schema
 
 register_table_schema(
-    "augment", "retain", ["entity", "subject", "question", "response", "category", "split", "source"]
+    "augment", "retain",
+    [Column("entity", "string", nullable=False), Column("subject", "string", nullable=False),
+     Column("question", "string", nullable=False, blank=False), Column("response", "string", nullable=False),
+     Column("category", "string", nullable=False, allowed=CATEGORIES),
+     Column("split", "string", nullable=False, allowed=SPLITS), Column("source", "string")],
 )
-register_table_schema("augment", "general", ["question", "response", "category", "split", "source"])
+register_table_schema(
+    "augment", "general",
+    [Column("question", "string", nullable=False, blank=False), Column("response", "string", nullable=False),
+     Column("category", "string"), Column("split", "string", nullable=False, allowed=SPLITS),
+     Column("source", "string")],
+)
 
 DOLLY_ID = "databricks/databricks-dolly-15k"
 DOLLY_COLUMNS = ["instruction", "context", "response", "category"]

@@ -19,6 +19,7 @@ from snapcli.errors import RunFailed, SnapError
 from snapcli.llm import LLMBackend, Sampling
 from snapcli.stages.textutil import (
     FORGET_CATEGORIES,
+    RELATED_KINDS,
     ProgressFn,
     fill,
     load_prompts,
@@ -31,13 +32,21 @@ from snapcli.stages.textutil import (
 )
 from snapcli.store import Artifact, StageWriter, Workspace
 from snapcli.store.hashing import json_sha256
-from snapcli.store.schema import register_table_schema
+from snapcli.store.schema import Column, register_table_schema
 
 register_table_schema(
     "generate", "questions",
-    ["entity", "question", "response", "prompt_category", "call_index", "backend", "model"],
+    [Column("entity", "string", nullable=False, blank=False), Column("question", "string", nullable=False),
+     Column("response", "string", nullable=False),
+     Column("prompt_category", "string", nullable=False, allowed=FORGET_CATEGORIES),
+     Column("call_index", "integer", minimum=0), Column("backend", "string"), Column("model", "string")],
+    min_rows=1,
 )
-register_table_schema("generate", "related", ["entity", "name", "kind", "rank"])
+register_table_schema(
+    "generate", "related",
+    [Column("entity", "string", nullable=False), Column("name", "string", nullable=False, blank=False),
+     Column("kind", "string", nullable=False, allowed=RELATED_KINDS), Column("rank", "integer", minimum=0)],
+)
 
 RESPONDERS = ["auto", "llm", "template"]
 # auto: the LLM with the openai backend; the template writer with the local one, because the embedded 135M

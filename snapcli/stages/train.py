@@ -19,7 +19,7 @@ import pandas as pd
 from snapcli.errors import SnapError
 from snapcli.store import Artifact, StageWriter, Workspace
 from snapcli.store.schema import register_table_schema
-from snapcli.train.data import train_rows
+from snapcli.train.data import REQUIRED, train_rows
 from snapcli.train.loop import METRIC_COLUMNS, StepInfo, TrainConfig, train
 
 STAGE = "train"
@@ -65,7 +65,7 @@ def load_inputs(ws: Workspace, spec: TrainInputs, model: str) -> Loaded:
     forget_arts = []
     for i, ref in enumerate(spec.forget):
         art = ws.resolve(ref).require_stage("filter")
-        df = train_rows(art.read_df("forget"), art.ref, "forget")
+        df = train_rows(art.read_checked("filter", "forget", need=REQUIRED).to_pandas(), art.ref, "forget")
         if df.empty:
             raise SnapError(f"forget data {art.ref} has no usable split=train rows")
         frames.append(df[["question", "response"]])
@@ -87,7 +87,8 @@ def load_inputs(ws: Workspace, spec: TrainInputs, model: str) -> Loaded:
         rframes = []
         for i, art in enumerate(retain_arts):
             tables = ["retain", "general"] if spec.retain_from == "both" else [spec.retain_from]
-            parts = {t: train_rows(art.read_df(t), art.ref, "retain") for t in tables}
+            parts = {t: train_rows(art.read_checked("augment", t, need=REQUIRED).to_pandas(), art.ref, "retain")
+                     for t in tables}
             if "general" in parts and parts["general"].empty:
                 raise SnapError(f"{art.ref} has no general rows in the train split (D_g is eval-only by default): "
                                 "make them with `snap augment --general-train N`")
