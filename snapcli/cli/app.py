@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 
 # DeepSpeed (imported by transformers/accelerate) warns on every start when it probes for an accelerator.
 if not os.environ.get("CUDA_VISIBLE_DEVICES") and not os.path.exists("/dev/nvidia0"):
@@ -93,7 +94,9 @@ class SnapGroup(TyperGroup):
 
 
 def _one_line(e: BaseException) -> str:
-    return " ".join(str(e).split()) or type(e).__name__
+    """The message on one line: line breaks (and the indentation after them) become one space; other spacing
+    stays, so a quoted value such as '   ' is shown as it is."""
+    return re.sub(r"\s*[\r\n]+\s*", " ", str(e)).strip() or type(e).__name__
 
 
 def _error_line(text: str) -> None:

@@ -102,7 +102,7 @@ class OpenAIBackend(LLMBackend):
         return listed[0]
 
     def _not_openai(self, path: str, got: str) -> str:
-        what = "a models list" if path == "/models" else "a chat-completions response"
+        what = "models list" if path == "/models" else "chat-completions response"
         return (f"{self.base_url}{path} replied with {got}, not an OpenAI {what}; "
                 "check --base-url (it should end in /v1 of an OpenAI-compatible server)")
 

@@ -150,6 +150,10 @@ def check_model_dir(path: str | Path) -> None:
 
 
 def _local_load_error(rm: ResolvedModel, what: str, e: Exception) -> SnapError:
+    text = str(e)
+    if "ignore_mismatched_sizes" in text or "size mismatch" in text:  # transformers points at a report it hid
+        return SnapError(f"model directory {rm.path_or_id}: the weights do not fit its config.json (tensor shapes "
+                         "differ: hidden_size, layers or vocab_size were edited, or the weights are another model's)")
     return SnapError(f"cannot load {what} from model directory {rm.path_or_id}: {type(e).__name__}: "
                      f"{' '.join(str(e).split())[:300]}")
 
