@@ -65,9 +65,9 @@ class SnapGroup(TyperGroup):
             sys.exit(e.exit_code)
         except click_exc.ClickException as e:
             sys.exit(_usage_error(e))
-        except typer.Abort:
-            err_console.print("[yellow]Aborted[/yellow]")
-            sys.exit(130)
+        except typer.Abort:  # EOF at a prompt: Click's own convention
+            _error_line("aborted")
+            sys.exit(1)
         sys.exit(rv if isinstance(rv, int) else 0)
 
     def invoke(self, ctx: Context):

@@ -230,7 +230,7 @@ class Workspace:
                    "path": str(a.path) if a.is_plain else None}
             for name, a in inputs.items()
         }
-        fresh = not self.root.exists()
+        created = [d for d in (self.root, *self.root.parents) if not os.path.lexists(d)]  # deepest first
         self.ensure_writable()
         parent = self.root / STAGING
         made_parent = not parent.exists()
@@ -250,7 +250,7 @@ class Workspace:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
             # a failed run leaves nothing behind that it created (finished LLM replies in cache/ stay)
-            for d in ([parent] if made_parent else []) + ([self.root] if fresh and not published else []):
+            for d in ([parent] if made_parent else []) + ([] if published else created):
                 with contextlib.suppress(OSError):
                     d.rmdir()  # only if empty
 
