@@ -4,6 +4,14 @@ The openai backend is tested against a real `transformers serve` elsewhere; this
 failure modes (429/5xx then success, a refused key, a rejected request), for timing (a slow endpoint to kill a
 run mid-way, a concurrency bound to observe), and for fast deterministic question lists in stage tests.
 Replies depend only on the request, like a greedy model.
+
+Malformed replies (issue 14), chosen by the first path segment of the base URL (http://HOST:PORT/MODE/v1):
+  html       HTTP 200 with an HTML page (a --base-url that hits a web UI), for every GET and POST
+  nochoices  HTTP 200 with JSON that has no `choices`
+  badjson    HTTP 200, Content-Type application/json, body not JSON
+  surrogate  normal replies with a lone UTF-16 surrogate escaped in the JSON ("\\ud83d")
+  null       `content: null` while `state.broken["null"]` > 0 (each reply counts it down), then normal replies
+  filter     empty content with finish_reason "content_filter" while `state.broken["filter"]` > 0, then normal
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MODEL = "stub-model"
+HTML = b"<!DOCTYPE html><html><head><title>Open WebUI</title></head><body>Sign in</body></html>"
 
 
 def _entity(prompt: str) -> str:
@@ -68,6 +77,7 @@ class StubState:
         self.inflight = 0
         self.max_inflight = 0
         self.fail_plan: dict[str, list[int]] = {}  # mode -> status codes to return before succeeding
+        self.broken: dict[str, int] = {}  # mode -> malformed replies still to send (null, filter)
         self.delay = 0.0
 
 
@@ -76,10 +86,11 @@ def make_handler(state: StubState):
         def log_message(self, *args) -> None:  # keep test output clean
             pass
 
-        def _send(self, code: int, body: dict, headers: dict | None = None) -> None:
-            data = json.dumps(body).encode()
+        def _send(self, code: int, body: dict | bytes, headers: dict | None = None,
+                  ctype: str = "application/json") -> None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()  # ensure_ascii: "\ud83d" escapes
             self.send_response(code)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(data)))
             for k, v in (headers or {}).items():
                 self.send_header(k, v)
@@ -87,7 +98,9 @@ def make_handler(state: StubState):
             self.wfile.write(data)
 
         def do_GET(self) -> None:
-            if self.path.endswith("/models"):
+            if self.path.startswith("/html/"):
+                self._send(200, HTML, ctype="text/html")
+            elif self.path.endswith("/models"):
                 self._send(200, {"object": "list", "data": [{"id": MODEL, "object": "model", "owned_by": "stub"}]})
             elif self.path.endswith("/health"):
                 self._send(200, {"status": "ok"})
@@ -111,17 +124,34 @@ def make_handler(state: StubState):
                     return self._send(401, {"error": {"message": "Incorrect API key provided", "type": "auth"}})
                 if mode == "bad":
                     return self._send(400, {"error": {"message": "max_tokens is too large", "type": "invalid"}})
+                if mode == "html":
+                    return self._send(200, HTML, ctype="text/html")
+                if mode == "nochoices":
+                    return self._send(200, {"object": "list", "data": [], "detail": "this is not a chat API"})
+                if mode == "badjson":
+                    return self._send(200, b'{"choices": [{"message": ')
                 if code != 200:
                     return self._send(code, {"error": {"message": f"scripted {code}"}}, {"Retry-After": "0"})
                 if req.get("model") != MODEL:
                     return self._send(404, {"error": {"message": f"model {req.get('model')} not found"}})
-                text = _reply(req["messages"], int(req.get("max_tokens") or 64))
+                text: str | None = _reply(req["messages"], int(req.get("max_tokens") or 64))
+                finish = "stop"
+                if mode == "surrogate":
+                    text = text.replace("?", " \ud83d?")
+                with state.lock:
+                    broken = state.broken.get(mode, 0) > 0
+                    if broken:
+                        state.broken[mode] -= 1
+                if broken and mode == "null":
+                    text = None
+                elif broken and mode == "filter":
+                    text, finish = "", "content_filter"
                 self._send(200, {
                     "id": "chatcmpl-stub", "object": "chat.completion", "created": 0, "model": MODEL,
-                    "choices": [{"index": 0, "finish_reason": "stop",
+                    "choices": [{"index": 0, "finish_reason": finish,
                                  "message": {"role": "assistant", "content": text}}],
                     "usage": {"prompt_tokens": sum(len(m["content"].split()) for m in req["messages"]),
-                              "completion_tokens": len(text.split()), "total_tokens": 0},
+                              "completion_tokens": len((text or "").split()), "total_tokens": 0},
                 })
             finally:
                 with state.lock:

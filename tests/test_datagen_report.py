@@ -8,11 +8,11 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from snapcli.examples import load_example
 
 from snapcli.datagen.bank import bank_rows
 from snapcli.datagen.report import THRESHOLDS, data_report, default_embed, mean_pairwise_similarity, thin_warnings
 from snapcli.datagen.variants import make_variants
-from snapcli.examples import load_example
 
 FACTS = {"description": ["the Polish-French physicist who discovered polonium"], "work": ["the discovery of radium"],
          "related": ["Pierre Curie"], "place": ["Warsaw"], "year": ["1867"], "field": ["physicist"],

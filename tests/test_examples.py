@@ -14,7 +14,6 @@ import pandas as pd
 import pytest
 import torch
 
-from snapcli.errors import SnapError
 from snapcli.curated import (
     EXAMPLE_TABLES,
     example_fingerprint,
@@ -23,6 +22,7 @@ from snapcli.curated import (
     load_example,
     validate_example_table,
 )
+from snapcli.errors import SnapError
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -193,5 +193,5 @@ def test_filter_bad_inputs_exit_2(cli, tmp_path, ws_path):
     assert r.exit_code == 2 and "expected 'generate'" in r.output
     weird = _generate_parquet(tmp_path / "w.parquet", rows=[("sonnets", "Who is Marie Curie?")])
     r = cli("filter", "--from", str(weird), "--categorizer", "rules")
-    assert r.exit_code == 2 and "unknown prompt_category sonnets" in r.output
+    assert r.exit_code == 2 and "column 'prompt_category', row 0 is 'sonnets'" in r.output
     assert not (ws_path / "filter" / "v0002").exists()  # nothing half-written published

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 
 # DeepSpeed (imported by transformers/accelerate) warns on every start when it probes for an accelerator.
 if not os.environ.get("CUDA_VISIBLE_DEVICES") and not os.path.exists("/dev/nvidia0"):
@@ -13,7 +14,8 @@ import traceback
 from pathlib import Path
 
 import typer
-from click import Context
+from rich.markup import escape
+from typer import Context
 from typer.core import TyperGroup
 
 from snapcli import __version__
@@ -51,6 +53,22 @@ class SnapGroup(TyperGroup):
     def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
         return super().parse_args(ctx, _hoist_globals(list(args)))
 
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode: bool = True, **extra):
+        """Click's usage errors (unknown command or option, bad value, missing argument) as ONE stderr line with
+        exit 2, like every other bad input; the "Try 'snap X -h'" hint follows on a second line only on a TTY."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except typer.TyperException as e:  # Click's exceptions derive from it (typer's public API)
+            if type(e).__name__ == "NoArgsIsHelpError":  # bare `snap`: the help is already on stdout
+                sys.exit(e.exit_code)
+            sys.exit(_usage_error(e))
+        except typer.Abort:  # EOF at a prompt: Click's own convention
+            _error_line("aborted")
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
     def invoke(self, ctx: Context):
         try:
             return super().invoke(ctx)
@@ -59,7 +77,7 @@ class SnapGroup(TyperGroup):
         except (SnapError, RunFailed) as e:
             if state().verbose:
                 err_console.print_exception()
-            err_console.print(f"[red]Error:[/red] {_one_line(e)}", highlight=False, soft_wrap=True)
+            _error_line(_one_line(e))
             raise typer.Exit(e.exit_code) from None
         except KeyboardInterrupt:
             err_console.print(
@@ -70,15 +88,39 @@ class SnapGroup(TyperGroup):
             if state().verbose:
                 err_console.print(traceback.format_exc(), highlight=False, markup=False)
             else:
-                err_console.print(
-                    f"[red]Error:[/red] run failed: {type(e).__name__}: {_one_line(e)} (--verbose shows the traceback)",
-                    highlight=False,
-                )
+                _error_line(f"run failed: {type(e).__name__}: {_one_line(e)} (--verbose shows the traceback)")
             raise typer.Exit(1) from None
 
 
 def _one_line(e: BaseException) -> str:
-    return " ".join(str(e).split()) or type(e).__name__
+    """The message on one line: line breaks (and the indentation after them) become one space; other spacing
+    stays, so a quoted value such as '   ' is shown as it is."""
+    return re.sub(r"\s*[\r\n]+\s*", " ", str(e)).strip() or type(e).__name__
+
+
+def _error_line(text: str) -> None:
+    """One 'Error: ...' line on stderr: no wrapping at the terminal width, no rich markup read from `text`."""
+    err_console.print(f"[red]Error:[/red] {escape(text)}", highlight=False, soft_wrap=True)
+
+
+def _usage_error(e: typer.TyperException) -> int:
+    ctx = getattr(e, "ctx", None)
+    where = f"{ctx.command_path}: " if ctx is not None else ""
+    _error_line(f"{where}{' '.join(e.format_message().split())}")
+    if ctx is not None and sys.stderr.isatty():
+        err_console.print(f"Try '{escape(ctx.command_path)} {ctx.help_option_names[0]}' for help.", highlight=False)
+    return e.exit_code
+
+
+def _bad_argv(args: list[str]) -> str | None:
+    """Arguments the OS passed as undecodable bytes (lone surrogates after Python's surrogateescape)."""
+    for i, a in enumerate(args, start=1):
+        try:
+            a.encode("utf-8")
+        except UnicodeEncodeError:
+            raw = os.fsencode(a)
+            return f"argument {i} ({raw!r}) is not valid UTF-8; pass names and paths as UTF-8 text"
+    return None
 
 
 app = typer.Typer(
@@ -142,6 +184,10 @@ for _mod in COMMAND_MODULES:
 
 
 def main() -> None:
+    bad = _bad_argv(sys.argv[1:])
+    if bad:
+        _error_line(bad)
+        sys.exit(2)
     try:
         app(prog_name="snap")
     except KeyboardInterrupt:

@@ -16,20 +16,14 @@ _FORMATS = (".jsonl", ".parquet")
 
 
 def read_any(path: Path):
-    import pandas as pd
 
     if not path.exists():
         raise SnapError(f"no such file: {path}")
     if path.suffix not in _FORMATS:
         raise SnapError(f"{path}: unsupported format '{path.suffix}' (use .jsonl or .parquet)")
-    try:
-        if path.suffix == ".jsonl":
-            return pd.read_json(path, lines=True, dtype=False)
-        return pd.read_parquet(path)
-    except ValueError as e:
-        raise SnapError(f"cannot read {path}: {' '.join(str(e).split())[:200]}") from None
-    except OSError as e:
-        raise SnapError(f"cannot read {path}: {e}") from None
+    from snapcli.store.artifact import read_table_file  # lone surrogates -> U+FFFD; one-line errors (issue 14)
+
+    return read_table_file(path).to_pandas()
 
 
 def write_any(df, path: Path) -> None:
@@ -107,8 +101,9 @@ def judge_cmd(
     if question_col not in df.columns:
         log(f"[yellow]note[/yellow]: {input} has no '{question_col}' column; judging responses alone")
     questions = df[question_col].astype("string").tolist() if question_col in df.columns else [None] * len(df)
-    responses = ["" if r is None or r != r else str(r) for r in df[response_col].tolist()]
-    verdicts = j.judge([None if q is None or q != q else str(q) for q in questions], responses)
+    responses = df[response_col].astype("string").tolist()
+    verdicts = j.judge([q if isinstance(q, str) else None for q in questions],  # null question: response alone
+                       [r if isinstance(r, str) else "" for r in responses])
     df["obliterated"] = [v.obliterated for v in verdicts]
     df["judge_score"] = [float(v.score) for v in verdicts]
     write_any(df, output)

@@ -40,15 +40,14 @@ def import_cmd(
     ),
 ) -> None:
     """Register a hand-made Parquet as a new version of a stage (schema checked)."""
-    import snapcli.stages
+    from snapcli.stages import STAGE_NAMES, load_stage
 
-    snapcli.stages.load_all()  # registers the stage schemas
-
+    load_stage(as_)  # registers that stage's schemas (only its module: importing all would load torch)
     if not path.exists():
         raise SnapError(f"no such file: {path}")
     tables = stage_tables(as_)
     if not tables:
-        raise SnapError(f"unknown stage '{as_}' (stages: {', '.join(known_stages())})")
+        raise SnapError(f"unknown stage '{as_}' (stages: {', '.join(sorted({*STAGE_NAMES, *known_stages()}))})")
     name = table_ or tables[0]
     if name not in tables:
         raise SnapError(f"stage '{as_}' has no table '{name}' (tables: {', '.join(tables)})")
@@ -64,6 +63,11 @@ def import_cmd(
 def ls_cmd(stage: Optional[str] = typer.Argument(None, help="Only this stage.")) -> None:
     """List artifact versions: rows, age, params."""
     ws = workspace()
+    if stage and stage not in ws.stages():
+        from snapcli.stages import STAGE_NAMES
+
+        if stage not in STAGE_NAMES:  # a known stage with no versions yet is fine: "no artifacts"
+            raise SnapError(f"unknown stage '{stage}' (stages: {', '.join(STAGE_NAMES)})")
     arts = ws.artifacts(stage)
     latest = {s: ws.latest(s) for s in ws.stages()}
     rows = [
@@ -123,9 +127,9 @@ def show_cmd(
     names = art.tables()
     if not names:
         raise SnapError(f"{art.ref} has no tables")
-    import snapcli.stages
+    from snapcli.stages import load_stage
 
-    snapcli.stages.load_all()  # registers each stage's tables; its main table is listed first
+    load_stage(art.stage or "")  # registers the stage's tables; its main table is listed first
 
     main = [t for t in stage_tables(art.stage or "") if t in names]
     name = table_ or (main or names)[0]

@@ -261,6 +261,12 @@ def rule_pass(question: str | None, response: str) -> tuple[list[Clause], float 
 
 # --------------------------------------------------------------------------------------------------- judges
 
+def _texts(questions: Sequence[Any], responses: Sequence[Any]) -> tuple[list[str | None], list[str]]:
+    """A missing question (None, NaN, pd.NA) means: judge the response alone (issue 14); a missing response is ""."""
+    return ([q if isinstance(q, str) else None for q in questions],
+            [r if isinstance(r, str) else "" for r in responses])
+
+
 class Judge:
     """Base: judge(questions, responses) -> verdicts. Subclasses fill in how soft clauses are scored."""
 
@@ -269,6 +275,7 @@ class Judge:
     def judge(self, questions: Sequence[str | None], responses: Sequence[str]) -> list[Verdict]:
         if len(questions) != len(responses):
             raise SnapError("judge: questions and responses differ in length")
+        questions, responses = _texts(questions, responses)
         passes = [rule_pass(q, r) for q, r in zip(questions, responses, strict=True)]
         soft = [c for clauses, s in passes if s is None for c in clauses if c.label == "content"]
         if soft:
@@ -456,6 +463,7 @@ class LLMJudge(Judge):
         if len(questions) != len(responses):
             raise SnapError("judge: questions and responses differ in length")
         chat = self._chat()
+        questions, responses = _texts(questions, responses)
         convs = [[{"role": "user", "content": LLM_JUDGE_PROMPT.format(question=q or "(unknown)", response=r or "")}]
                  for q, r in zip(questions, responses, strict=True)]
         replies = chat(convs)

@@ -14,14 +14,15 @@ Several runs (seeds) -> mean and sample standard deviation (ddof=1; 0 for a sing
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 import pandas as pd
+import regex
 
 MAIN_METRICS = ["UA", "UA-multihop", "RA", "TA", "Avg"]
 MULTIHOP = "multi-hop"
-_FACT = re.compile(r"\b(?:\d[\d,.]*\d|\d|[A-Z][a-zA-Z'\-]+)\b")
+# numbers and capitalized words of any cased script ("Márquez", "Толстой"); `regex` for \p{Lu} (issue 14)
+_FACT = regex.compile(r"\b(?:\d[\d,.]*\d|\d|\p{Lu}[\p{L}\p{M}'\-]+)\b")
 _COMMON_CAPS = set(
     "The A An In On At It He She They This That These Those His Her Their Its I If When While As For And But Or "
     "So Yes No Also However Although Because After Before During From To With Without Some Many Most Both Each "

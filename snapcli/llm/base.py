@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from snapcli.llm.cache import LLMCache
+from snapcli.store.text import fix_surrogates
 
 Messages = list[dict[str, str]]
 
@@ -28,12 +29,26 @@ class Sampling:
     seed: int | None = None
 
 
+# A reply that ended for one of these reasons is a finished answer; None = in-process generation, which has no
+# failure mode of its own (its empty reply is the model's real answer, and asking again gives the same).
+FINISHED = (None, "stop", "length")
+
+
 @dataclass
 class Completion:
+    """One reply. finish_reason: a server's (stop, length, content_filter...); None for in-process generation."""
+
     text: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached: bool = False
+    finish_reason: str | None = None
+
+    @property
+    def usable(self) -> bool:
+        """Worth caching: a reply that ended normally, with text when it came from a server (`content: null` or
+        "" is a failed reply there). Anything else is returned but asked again on the next run (issue 14)."""
+        return self.finish_reason in FINISHED and (bool(self.text.strip()) or self.finish_reason is None)
 
 
 @dataclass
@@ -43,6 +58,7 @@ class ModelUsage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     retries: int = 0
+    unusable: int = 0  # empty or cut-off replies (content null, content_filter...): returned, never cached
 
 
 @dataclass
@@ -64,6 +80,7 @@ class Usage:
                 u.requests += 1
                 u.prompt_tokens += c.prompt_tokens
                 u.completion_tokens += c.completion_tokens
+                u.unusable += int(not c.usable)
 
     def to_dict(self) -> dict[str, Any]:
         return {m: asdict(u) for m, u in sorted(self.models.items())}
@@ -75,8 +92,11 @@ class LLMBackend(ABC):
     name: str = ""
     in_process: bool = False  # runs the model in this process (slow on CPU: stages pick smaller defaults)
 
-    def __init__(self, cache: LLMCache | None = None):
+    def __init__(self, cache: LLMCache | None = None, *, refresh_cache: bool = False):
+        """refresh_cache: ask every request again (replies are still written to the cache); for replies that
+        were cached but are wrong, e.g. from a misconfigured server. Failed or empty replies are never cached."""
         self.cache = cache
+        self.refresh_cache = refresh_cache
         self.usage = Usage()
 
     @abstractmethod
@@ -111,7 +131,11 @@ class LLMBackend(ABC):
         sampling: Sampling,
         on_done: Callable[[int], None] | None = None,
     ) -> list[Completion]:
-        """Replies in input order; cached ones are free, new ones are cached the moment they arrive."""
+        """Replies in input order; cached ones are free, new usable ones are cached the moment they arrive.
+
+        Texts come back with lone UTF-16 surrogates replaced by U+FFFD; empty or unfinished replies are
+        returned (the stage decides what an empty reply means) but not cached, so a rerun asks again.
+        """
         results: list[Completion | None] = [None] * len(conversations)
         keys: list[str] = []
         todo: list[int] = []
@@ -120,7 +144,9 @@ class LLMBackend(ABC):
         for i, conv in enumerate(conversations):
             key = LLMCache.key(ident, model_id, conv, sampling)
             keys.append(key)
-            hit = self.cache.get(key) if self.cache else None
+            hit = self.cache.get(key) if self.cache and not self.refresh_cache else None
+            if hit is not None and not _replayable(hit):
+                hit = None
             if hit is not None:
                 c = Completion(hit["text"], hit.get("prompt_tokens", 0), hit.get("completion_tokens", 0), cached=True)
                 results[i] = c
@@ -132,12 +158,13 @@ class LLMBackend(ABC):
         if todo:
             def record(j: int, c: Completion) -> None:
                 i = todo[j]
+                c.text = fix_surrogates(c.text)  # before it reaches the JSON cache or a Parquet table
                 results[i] = c
                 self.usage.add(model, c)
-                if self.cache is not None:
+                if self.cache is not None and c.usable:
                     self.cache.put(keys[i], {"text": c.text, "prompt_tokens": c.prompt_tokens,
                                              "completion_tokens": c.completion_tokens, "model": model,
-                                             "backend": self.name})
+                                             "backend": self.name, "finish_reason": c.finish_reason})
                 if on_done:
                     on_done(1)
 
@@ -146,3 +173,9 @@ class LLMBackend(ABC):
         if missing:  # a backend bug, never user input
             raise RuntimeError(f"{self.name} backend returned no reply for {len(missing)} request(s)")
         return results  # type: ignore[return-value]
+
+
+def _replayable(entry: dict[str, Any]) -> bool:
+    """A cache entry worth replaying: text, or an empty in-process reply recorded as such (finish_reason None).
+    An empty entry without that mark (an older snap cached a failed server reply) is asked again."""
+    return bool(entry["text"].strip()) or ("finish_reason" in entry and entry["finish_reason"] is None)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from snapcli.store.hashing import json_sha256
+from snapcli.store.text import fix_value
 
 
 class LLMCache:
@@ -29,18 +30,20 @@ class LLMCache:
         return self.root / key[:2] / f"{key}.json"
 
     def get(self, key: str) -> dict[str, Any] | None:
+        """The cached entry, or None when absent, unreadable or without a text."""
         p = self._path(key)
         try:
-            data = json.loads(p.read_text())
+            data = json.loads(p.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
         return data if isinstance(data, dict) and isinstance(data.get("text"), str) else None
 
     def put(self, key: str, value: dict[str, Any]) -> None:
+        """Write one entry atomically; lone surrogates in any string become U+FFFD (JSON in UTF-8 cannot hold them)."""
         p = self._path(key)
         p.parent.mkdir(parents=True, exist_ok=True)
         tmp = p.with_name(f".{p.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}")
-        tmp.write_text(json.dumps(value, ensure_ascii=False))
+        tmp.write_text(json.dumps(fix_value(value)[0], ensure_ascii=False), encoding="utf-8")
         os.replace(tmp, p)
 
     def __len__(self) -> int:

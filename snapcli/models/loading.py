@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from snapcli.errors import SnapError
@@ -11,12 +12,35 @@ _DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf1
            "float16": "float16", "fp16": "float16"}
 
 
+_DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu")
+
+
 def pick_device(device: str | None = None) -> str:
+    """None/"auto" -> "cuda" when a GPU is there, else "cpu"; any other value is checked and returned as given.
+
+    SnapError (exit 2) for a string that is not a device ("tpu9") and for a device this machine lacks ("cuda"
+    without CUDA, "cuda:3" with two GPUs, "mps" off Apple silicon), instead of a torch error mid-run (issue 14).
+    """
     import torch
 
-    if device and device != "auto":
-        return device
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if not device or device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    device = device.strip()
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        dev = None
+    if dev is None or dev.type not in _DEVICE_TYPES:
+        raise SnapError(f"--device {device!r} is not a device (use auto, cpu, cuda, cuda:N, mps or xpu)")
+    backend = getattr(torch, dev.type, None) if dev.type in ("cuda", "xpu") else getattr(torch.backends, "mps", None)
+    if dev.type != "cpu":
+        if backend is None or not backend.is_available():
+            raise SnapError(f"--device {device}: no {dev.type} device on this machine (use cpu or auto)")
+        count = backend.device_count() if hasattr(backend, "device_count") else 1
+        if dev.index is not None and dev.index >= count:
+            raise SnapError(f"--device {device}: this machine has {count} {dev.type} device(s) "
+                            f"({dev.type}:0..{dev.type}:{count - 1})")
+    return device
 
 
 def pick_dtype(dtype: str | None, device: str):
@@ -75,18 +99,83 @@ def hf_load_kwargs(path_or_id: str, trust_remote_code: bool = False) -> dict[str
             "trust_remote_code": trust_remote_code_requested(trust_remote_code)}
 
 
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "spiece.model", "vocab.txt",
+                   "sentencepiece.bpe.model")
+_POSITIVE_INTS = ("hidden_size", "num_attention_heads", "num_hidden_layers", "vocab_size", "intermediate_size",
+                  "num_key_value_heads", "head_dim", "max_position_embeddings")
+
+
+def check_model_dir(path: str | Path) -> None:
+    """A local model directory that transformers can load, or SnapError naming the directory and what is wrong.
+
+    Checks, without loading anything: config.json is a JSON object whose sizes are positive integers and agree
+    (hidden_size divisible by num_attention_heads unless head_dim is given; heads divisible by
+    num_key_value_heads), weights are present (*.safetensors or pytorch_model*.bin; a PEFT adapter dir is left
+    to its own loader), and tokenizer files are present (issue 14: these failed with two-line transformers
+    errors and exit 1).
+    """
+    import json
+
+    d = Path(path)
+    try:
+        cfg = json.loads((d / "config.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SnapError(f"model directory {d} has no config.json") from None
+    except (OSError, ValueError) as e:
+        raise SnapError(f"model directory {d}: config.json is not readable JSON ({' '.join(str(e).split())})") \
+            from None
+    if not isinstance(cfg, dict):
+        raise SnapError(f"model directory {d}: config.json must hold a JSON object")
+    for key in _POSITIVE_INTS:
+        v = cfg.get(key)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v <= 0):
+            raise SnapError(f"model directory {d}: config.json {key} must be a positive integer (got {v!r})")
+    h, n, kv = cfg.get("hidden_size"), cfg.get("num_attention_heads"), cfg.get("num_key_value_heads")
+    if h and n and not cfg.get("head_dim") and h % n:
+        raise SnapError(f"model directory {d}: config.json is inconsistent: hidden_size {h} is not divisible by "
+                        f"num_attention_heads {n}")
+    if n and kv and n % kv:
+        raise SnapError(f"model directory {d}: config.json is inconsistent: num_attention_heads {n} is not "
+                        f"divisible by num_key_value_heads {kv}")
+    names = {p.name for p in d.iterdir()}
+    if "adapter_config.json" not in names and not (
+        names & set(WEIGHT_FILES) or any(x.endswith(".safetensors") for x in names)
+    ):
+        raise SnapError(f"model directory {d} has config.json but no weights (model.safetensors or "
+                        "pytorch_model.bin)")
+    if not names & set(TOKENIZER_FILES):
+        raise SnapError(f"model directory {d} has no tokenizer files ({', '.join(TOKENIZER_FILES[:3])})")
+
+
+def _local_load_error(rm: ResolvedModel, what: str, e: Exception) -> SnapError:
+    text = str(e)
+    if "ignore_mismatched_sizes" in text or "size mismatch" in text:  # transformers points at a report it hid
+        return SnapError(f"model directory {rm.path_or_id}: the weights do not fit its config.json (tensor shapes "
+                         "differ: hidden_size, layers or vocab_size were edited, or the weights are another model's)")
+    return SnapError(f"cannot load {what} from model directory {rm.path_or_id}: {type(e).__name__}: "
+                     f"{' '.join(str(e).split())[:300]}")
+
+
 def load_tokenizer(name: str, ws=None, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
     quiet_transformers()
     rm = resolve_model(name, ws)
+    if rm.kind in ("local", "artifact"):
+        check_model_dir(rm.path_or_id)
     trust_remote_code = trust_remote_code_requested(trust_remote_code)
     try:
         tok = AutoTokenizer.from_pretrained(rm.path_or_id, trust_remote_code=trust_remote_code, **_hub_kwargs(rm))
     except OSError as e:
         if rm.kind == "hub":
             raise _offline_error(rm, e) from None
-        raise SnapError(f"cannot load tokenizer from {rm.path_or_id}: {e}") from None
+        raise _local_load_error(rm, "the tokenizer", e) from None
+    except (ValueError, KeyError, TypeError) as e:  # a corrupt tokenizer.json or config in a local dir
+        if rm.kind == "hub":
+            raise
+        raise _local_load_error(rm, "the tokenizer", e) from None
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
@@ -115,7 +204,13 @@ def load_causal_lm(
     except OSError as e:
         if rm.kind == "hub":
             raise _offline_error(rm, e) from None
-        raise SnapError(f"cannot load model from {rm.path_or_id}: {e}") from None
+        raise _local_load_error(rm, "the model", e) from None
+    except (ValueError, KeyError, TypeError, RuntimeError) as e:  # weights that do not fit the config, bad JSON
+        import torch
+
+        if rm.kind == "hub" or isinstance(e, torch.OutOfMemoryError):
+            raise
+        raise _local_load_error(rm, "the model", e) from None
     model.to(dev)
     model.eval()
     if model.generation_config is not None and model.generation_config.pad_token_id is None:

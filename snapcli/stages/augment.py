@@ -25,7 +25,9 @@ from snapcli.stages.generate import CALL_DEFAULTS, QUESTION_TEMPERATURE, Chat, q
 from snapcli.stages.options import BackendOptions
 from snapcli.stages.spec import Text, Texts, option
 from snapcli.stages.textutil import (
+    CATEGORIES,
     RETAIN_CATEGORIES,
+    SPLITS,
     fill,
     load_prompts,
     mentions,
@@ -35,12 +37,21 @@ from snapcli.stages.textutil import (
 )
 from snapcli.store import Artifact, StageWriter, Workspace
 from snapcli.store.hashing import file_sha256, json_sha256
-from snapcli.store.schema import register_table_schema
+from snapcli.store.schema import Column, register_table_schema
 
 register_table_schema(
-    "augment", "retain", ["entity", "subject", "question", "response", "category", "split", "source"]
+    "augment", "retain",
+    [Column("entity", "string", nullable=False), Column("subject", "string", nullable=False),
+     Column("question", "string", nullable=False, blank=False), Column("response", "string", nullable=False),
+     Column("category", "string", nullable=False, allowed=CATEGORIES),
+     Column("split", "string", nullable=False, allowed=SPLITS), Column("source", "string")],
 )
-register_table_schema("augment", "general", ["question", "response", "category", "split", "source"])
+register_table_schema(
+    "augment", "general",
+    [Column("question", "string", nullable=False, blank=False), Column("response", "string", nullable=False),
+     Column("category", "string"), Column("split", "string", nullable=False, allowed=SPLITS),
+     Column("source", "string")],
+)
 
 DOLLY_ID = "databricks/databricks-dolly-15k"
 DOLLY_COLUMNS = ["instruction", "context", "response", "category"]
@@ -216,7 +227,7 @@ def bank_retain_rows(subjects: list[dict[str, str]], per_subject: int, seed: int
         for r in bank_rows(kind, [s["subject"]], {}, n=per_subject, seed=seed):
             out.append({"entity": s["entity"], "subject": s["subject"], "question": r["question"],
                         "prompt_category": {"factual": "general"}.get(r["category"], r["category"]),
-                        "call_index": -1, "category": r["category"], "source": "bank"})
+                        "call_index": None, "category": r["category"], "source": "bank"})
     return out
 
 

@@ -20,12 +20,16 @@ from snapcli.stages.options import Backend, BackendOptions
 from snapcli.stages.spec import Finite, option
 from snapcli.store import Artifact, StageWriter, Workspace
 from snapcli.store.manifest import json_safe
-from snapcli.store.schema import register_table_schema
+from snapcli.store.schema import Column, register_table_schema
 
 STAGE = "eval"
 SETS = ("forget", "retain", "general")
 GENERATION_COLUMNS = ["model", "run", "set", "question", "category", "response", "obliterated", "judge_score"]
-register_table_schema(STAGE, "generations", GENERATION_COLUMNS)
+register_table_schema(STAGE, "generations", [
+    Column("model", "string", nullable=False), "run", Column("set", "string", nullable=False, allowed=SETS),
+    Column("question", "string", nullable=False), "category", Column("response", "string"),
+    Column("obliterated", "boolean"), Column("judge_score", "number", minimum=0, maximum=1),
+])
 register_table_schema(STAGE, "metrics", ["scope", "run", "model", "metric", "set", "category", "value", "n"])
 
 # Paper section 4.3, the Prompting baseline's text-controlling instruction.
@@ -195,11 +199,8 @@ def resolve_data(ws: Workspace, spec: EvalSpec, models: list[ModelRef]) -> dict[
 
 
 def _eval_rows(art: Artifact, table: str, set_name: str) -> pd.DataFrame:
-    df = art.read_df(table)
     need = ["question"] + (["category"] if set_name != "general" else [])
-    missing = [c for c in need if c not in df.columns]
-    if missing:
-        raise SnapError(f"{art.ref} table '{table}' lacks column(s) {', '.join(missing)} needed for eval")
+    df = art.read_checked("filter" if table == "forget" else "augment", table, need=need).to_pandas()
     if "split" in df.columns:
         df = df[df["split"].astype(str) == "eval"]
     if "category" not in df.columns:

@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
+import regex
 
 from snapcli.errors import SnapError
 from snapcli.llm import LLMBackend, Sampling
@@ -25,6 +26,7 @@ from snapcli.stages.options import BackendOptions
 from snapcli.stages.spec import option
 from snapcli.stages.textutil import (
     CATEGORIES,
+    SPLITS,
     ProgressFn,
     fill,
     load_prompts,
@@ -34,12 +36,21 @@ from snapcli.stages.textutil import (
     name_terms,
 )
 from snapcli.store import Artifact, StageWriter, Workspace
-from snapcli.store.schema import register_table_schema
+from snapcli.store.schema import Column, register_table_schema
 
 register_table_schema(
-    "filter", "forget", ["entity", "question", "response", "prompt_category", "category", "split"]
+    "filter", "forget",
+    [Column("entity", "string", nullable=False, blank=False),
+     Column("question", "string", nullable=False, blank=False), Column("response", "string", nullable=False),
+     Column("prompt_category", "string"),
+     Column("category", "string", nullable=False, allowed=CATEGORIES),
+     Column("split", "string", nullable=False, allowed=SPLITS)],
+    min_rows=1,
 )
-register_table_schema("filter", "dropped", ["entity", "question", "reason", "duplicate_of"])
+register_table_schema(
+    "filter", "dropped",
+    ["entity", "question", Column("reason", "string", nullable=False), "duplicate_of"],
+)
 
 DEFAULT_THRESHOLD = 0.75
 CONSTRUCTED = ("bank", "model_knowledge")
@@ -160,7 +171,12 @@ _OPEN = re.compile(
     r"perspective|opinion|controversial|criticism|ethical|influence on)\b)",
     re.I,
 )
-_PROPER = re.compile(r"(?<![.?!]\s)(?<!^)\b([A-Z][a-z]+(?:[ -][A-Z][a-z]+)+|[A-Z]\.(?: ?[A-Z]\.)* [A-Z][a-z]+)\b")
+# Two capitalized words in a row: another named person or thing (any script with letter case: "Mercedes Barcha",
+# "Ángel Fernández"; the `regex` package because `re` has no \p{Lu}).
+_PROPER = regex.compile(
+    r"(?<![.?!]\s)(?<!^)\b(\p{Lu}[\p{Ll}\p{M}]+(?:[ -]\p{Lu}[\p{Ll}\p{M}]+)+|"
+    r"\p{Lu}\.(?: ?\p{Lu}\.)* \p{Lu}[\p{Ll}\p{M}]+)\b"
+)
 
 
 def categorize_rules(question: str, target: re.Pattern | None, prompt_category: str) -> str:

@@ -38,6 +38,7 @@ from snapcli.stages.options import BackendOptions
 from snapcli.stages.spec import Text, Texts, option
 from snapcli.stages.textutil import (
     FORGET_CATEGORIES,
+    RELATED_KINDS,
     ProgressFn,
     fill,
     load_prompts,
@@ -48,13 +49,21 @@ from snapcli.stages.textutil import (
 )
 from snapcli.store import StageWriter, Workspace
 from snapcli.store.hashing import file_sha256, json_sha256
-from snapcli.store.schema import register_table_schema
+from snapcli.store.schema import Column, register_table_schema
 
 register_table_schema(
     "generate", "questions",
-    ["entity", "question", "response", "prompt_category", "call_index", "backend", "model"],
+    [Column("entity", "string", nullable=False, blank=False), Column("question", "string", nullable=False),
+     Column("response", "string", nullable=False),
+     Column("prompt_category", "string", nullable=False, allowed=FORGET_CATEGORIES),
+     Column("call_index", "integer", minimum=0), Column("backend", "string"), Column("model", "string")],
+    min_rows=1,
 )
-register_table_schema("generate", "related", ["entity", "name", "kind", "rank"])
+register_table_schema(
+    "generate", "related",
+    [Column("entity", "string", nullable=False), Column("name", "string", nullable=False, blank=False),
+     Column("kind", "string", nullable=False, allowed=RELATED_KINDS), Column("rank", "integer", minimum=0)],
+)
 
 # responder auto: the LLM with a remote backend; the template writer in-process, because the embedded 135M
 # model wrote something that even looks like a refusal for only 29% of 62 questions (docs/data-stages.md).
@@ -370,10 +379,10 @@ def build(w: StageWriter, spec: GenerateSpec, plan: Plan, ctx: Context) -> None:
         filled = bank_rows(kind, names, know.facts, n=bank_n, seed=seed, extra=bank_files) if bank_n else []
         rows += [{"entity": e, "prompt_category": PROMPT_CATEGORY[r["category"]], "question": r["question"],
                   "category": r["category"], "source": "bank", "frame_id": r["frame_id"], "facet": r["facet"],
-                  "lang": r.get("lang", "en"), "call_index": -1, "item_index": j} for j, r in enumerate(filled)]
+                  "lang": r.get("lang", "en"), "call_index": None, "item_index": j} for j, r in enumerate(filled)]
         rows += [{"entity": e, "prompt_category": PROMPT_CATEGORY[r["category"]], "question": r["question"],
                   "category": r["category"], "source": "model_knowledge", "frame_id": r.get("frame_id"),
-                  "facet": r.get("facet"), "call_index": -1, "item_index": j}
+                  "facet": r.get("facet"), "call_index": None, "item_index": j}
                  for j, r in enumerate(derived.to_dict("records"))]
         field = (know.facts.get("field") or [None])[0] or field_of(" ".join(know.descriptions[:3]), kind)
         targets.append({"entity": e, "kind": kind, "kind_why": getattr(know, "kind_why", "given" if spec.kind
@@ -398,7 +407,7 @@ def build(w: StageWriter, spec: GenerateSpec, plan: Plan, ctx: Context) -> None:
             df[col] = default
     df["response"] = responses
     df["lang"] = df["lang"].fillna("en")
-    df["call_index"] = pd.array(df["call_index"], dtype="int32")
+    df["call_index"] = pd.array(df["call_index"], dtype="Int32")  # null: not LLM-written
     df["item_index"] = pd.array(df["item_index"], dtype="int32")
     df["backend"] = backend.name
     df["model"] = qmodel

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Callable
 from importlib import resources
@@ -21,6 +22,8 @@ from snapcli.errors import SnapError
 FORGET_CATEGORIES = ["general", "5w1h", "relational", "open-ended", "implicit", "multi-hop"]
 RETAIN_CATEGORIES = ["general", "5w1h", "relational", "open-ended", "implicit"]
 CATEGORIES = ["factual", "relational", "open-ended", "implicit", "multi-hop"]
+SPLITS = ["train", "eval"]
+RELATED_KINDS = ["individual", "organization", "universe"]
 
 # ------------------------------------------------------------------ prompts
 
@@ -103,15 +106,16 @@ def parse_questions(text: str, *, max_words: int = 80) -> tuple[list[str], Count
         if not raw.strip():
             continue
         item = _clean_item(raw)
-        if not item or not re.search(r"[A-Za-z]", item):
+        if not item or not _LETTER.search(item):
             dropped["empty"] += 1
             continue
-        if _INTRO.match(item) or (item.endswith(":") and "?" not in item):
+        last_q = max(item.rfind(q) for q in _question_marks(item))
+        if _INTRO.match(item) or (item.endswith(":") and last_q < 0):
             dropped["not_a_question"] += 1
             continue
-        if "?" in item:
-            item = item[: item.rindex("?") + 1]  # drop trailing commentary after the question mark
-        words = item.split()
+        if last_q >= 0:
+            item = item[: last_q + 1]  # drop trailing commentary after the question mark
+        words = _tokens(item)
         if len(words) < 3:
             dropped["too_short"] += 1
             continue
@@ -121,7 +125,7 @@ def parse_questions(text: str, *, max_words: int = 80) -> tuple[list[str], Count
         if len(set(w.lower() for w in words)) < max(3, len(words) // 3):
             dropped["garbled"] += 1  # degenerate repetition ("the the the ...")
             continue
-        if not item.endswith("?") and not _REQUEST.match(item):
+        if not item.endswith(_question_marks(item)) and not _REQUEST.match(item):
             dropped["not_a_question"] += 1
             continue
         norm = normalize(item)
@@ -144,7 +148,7 @@ def parse_names(text: str, *, exclude: list[str] = (), limit: int | None = None)
         if not s or _INTRO.match(s) or s.endswith("?") or len(s) > 80:
             continue
         words = s.split()
-        if not 1 <= len(words) <= 9 or not s[0].isupper():
+        if not 1 <= len(words) <= 9 or not _starts_like_name(s):
             continue
         key = normalize(s)
         if key in seen:
@@ -157,13 +161,57 @@ def parse_names(text: str, *, exclude: list[str] = (), limit: int | None = None)
 
 
 def normalize(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+    """Case-folded words of any script joined by single spaces: a key for "the same question or name".
+
+    NFKC first, so composed and decomposed accents (and full-width forms) compare equal; 'José' stays 'josé'
+    (an ASCII-only key made it 'jos', and a question in Chinese or Greek an empty key equal to every other).
+    """
+    return re.sub(r"[\W_]+", " ", unicodedata.normalize("NFKC", text).casefold()).strip()
+
+
+# ------------------------------------------------------------------ scripts
+
+QUESTION_MARKS = ("?", "\uff1f", "\u061f", "\u037e")  # ASCII, full-width (CJK), Arabic, Greek
+_LETTER = re.compile(r"[^\W\d_]")  # a letter of any script
+# Scripts written without spaces between words (or with particles glued to nouns, as Korean): a name inside
+# them is a substring, never a whole word.
+_UNSPACED = re.compile(
+    "[\u0e00-\u0eff\u1000-\u109f\u1100-\u11ff\u1780-\u17ff\u2e80-\u2fdf\u3040-\u30ff\u3100-\u31ff"
+    "\u3400-\u4dbf\u4e00-\u9fff\ua960-\ua97f\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f]"
+)
+
+
+def _question_marks(text: str) -> tuple[str, ...]:
+    """Greek ends a question with ';' (U+037E is canonically ';'), but only Greek text may."""
+    return QUESTION_MARKS + ((";",) if re.search("[\u0370-\u03ff\u1f00-\u1fff]", text) else ())
+
+
+def _tokens(text: str) -> list[str]:
+    """Words for counting: whitespace-separated, and each character of a script without spaces on its own."""
+    out: list[str] = []
+    for chunk in text.split():
+        if _UNSPACED.search(chunk):
+            out += [t for t in re.split(f"({_UNSPACED.pattern})", chunk) if t.strip()]
+        else:
+            out.append(chunk)
+    return out
+
+
+def _starts_like_name(s: str) -> bool:
+    """Capitalized, or in a script without letter case (Chinese, Arabic, Hebrew...)."""
+    c = s[0]
+    return c.isupper() or (c.isalpha() and c.lower() == c.upper())
 
 
 # ------------------------------------------------------------------ names of a target
 
-_PARTICLES = {"de", "van", "von", "der", "da", "di", "le", "la", "the", "of", "jr", "sr", "ii", "iii", "mr", "mrs",
-              "dr", "sir", "st"}
+_PARTICLES = {"de", "van", "von", "der", "den", "da", "di", "du", "des", "del", "della", "dos", "das", "do", "y",
+              "zu", "af", "ter", "ten", "bin", "ibn", "al", "el", "le", "la", "the", "of", "jr", "sr", "ii", "iii",
+              "mr", "mrs", "dr", "sir", "st"}
+# A word of a name in any script: starts with a letter; apostrophes and hyphens inside (O'Neill, Jean-Luc).
+_NAME_WORD = re.compile(r"[^\W\d_][\w'\u2019\u02bc\-]*")
+_APOSTROPHES = "'\u2019\u02bc"
+_HYPHENS = "-\u2010\u2011\u2013"
 
 
 def name_terms(entity: str, aliases: list[str] = (), person: bool = True) -> list[str]:
@@ -172,8 +220,10 @@ def name_terms(entity: str, aliases: list[str] = (), person: bool = True) -> lis
     The surname alone ("Gates", "Curie") names the target in questions as often as the full name does; first
     names ("Bill") are too common to count.
     """
-    terms = [entity.strip(), *[a.strip() for a in aliases if a.strip()]]
-    words = [w for w in re.findall(r"[A-Za-z][A-Za-z'\-]+", entity) if w.lower() not in _PARTICLES]
+    entity = unicodedata.normalize("NFC", entity.strip())
+    terms = [entity, *[unicodedata.normalize("NFC", a.strip()) for a in aliases if a.strip()]]
+    words = [w.rstrip(_APOSTROPHES + _HYPHENS) for w in _NAME_WORD.findall(entity)]
+    words = [w for w in words if w.casefold() not in _PARTICLES]
     if person and len(words) >= 2 and len(words[-1]) >= 4:
         terms.append(words[-1])
     if not person:  # "Microsoft Corporation" is asked about as "Microsoft"
@@ -189,14 +239,35 @@ def name_terms(entity: str, aliases: list[str] = (), person: bool = True) -> lis
     return out
 
 
+def _char_regex(ch: str) -> str:
+    if ch in _APOSTROPHES:
+        return f"[{_APOSTROPHES}]"
+    if ch in _HYPHENS:
+        return f"[{_HYPHENS}]"
+    if ch.isspace():
+        return r"\s+"
+    nfd = unicodedata.normalize("NFD", ch)
+    return f"(?:{re.escape(ch)}|{re.escape(nfd)})" if nfd != ch else re.escape(ch)
+
+
+def _term_regex(term: str) -> str:
+    """One term: composed or decomposed accents, any apostrophe or hyphen; whole words where the script has
+    spaces, a plain substring where it has none (CJK: "毛泽东的父亲")."""
+    term = unicodedata.normalize("NFC", term)
+    body = "".join(_char_regex(c) for c in term)
+    if re.search(r"[\s\-.]", term):  # multi-word names match in any case; a lone word ("Gates") only as written
+        body = f"(?i:{body})"
+    left = "" if _UNSPACED.match(term[0]) else r"(?<!\w)"
+    right = "" if _UNSPACED.match(term[-1]) else r"(?!\w)"
+    return f"{left}{body}(?:[{_APOSTROPHES}]s|[{_APOSTROPHES}])?{right}"
+
+
 def name_pattern(terms: list[str]) -> re.Pattern | None:
-    """One regex matching any term as whole words, with an optional possessive."""
+    """One regex matching any term as whole words (any script, NFC or NFD spelling), with an optional possessive."""
+    terms = [t for t in terms if t and t.strip()]
     if not terms:
         return None
-    # multi-word names match in any case; a lone word ("Gates", "Strange") only capitalized, as a name
-    alts = "|".join(f"(?i:{re.escape(t)})" if re.search(r"[\s\-.]", t) else re.escape(t)
-                    for t in sorted(terms, key=len, reverse=True))
-    return re.compile(rf"(?<![A-Za-z0-9])(?:{alts})(?:'s|’s|')?(?![A-Za-z0-9])")
+    return re.compile("|".join(_term_regex(t.strip()) for t in sorted(terms, key=len, reverse=True)))
 
 
 def mentions(text: str, pattern: re.Pattern | None) -> bool:
@@ -207,7 +278,11 @@ def mask(text: str, pattern: re.Pattern | None, placeholder: str = "someone") ->
     """Replace the target's names so the embedding sees what is asked, not who it is asked about."""
     if not pattern:
         return text
-    return pattern.sub(lambda m: placeholder + ("'s" if m.group(0).endswith(("'s", "’s", "'")) else ""), text)
+    return pattern.sub(lambda m: placeholder + ("'s" if _possessive(m.group(0)) else ""), text)
+
+
+def _possessive(name: str) -> bool:
+    return name.endswith(tuple(f"{a}s" for a in _APOSTROPHES)) or name.endswith(tuple(_APOSTROPHES))
 
 
 # ------------------------------------------------------------------ template refusals
@@ -233,13 +308,13 @@ def refusal_topic(question: str, pattern: re.Pattern | None) -> str:
         m = pattern.search(q)
         if m:
             name = m.group(0)
-            if name.endswith(("'s", "’s")):
+            if _possessive(name) and not name.endswith(tuple(_APOSTROPHES)):
                 rest = re.split(r"[,;]|\b(?:and|or|in|on|at|with|during|after|before|to|for|that|which|who)\b",
                                 q[m.end():].strip(), maxsplit=1)[0]
                 words = rest.split()[:5]
                 if words:
                     return f"{name} {' '.join(words)}".strip()
-            return name.rstrip("'").removesuffix("'s").removesuffix("’s")
+            return re.sub(f"[{_APOSTROPHES}]s?$", "", name) if _possessive(name) else name
     return "that topic" if _WH.match(q) else "that"
 
 

@@ -21,7 +21,7 @@ from snapcli.stages.base import Context, Plan, StageDef
 from snapcli.stages.spec import Regex, StageSpec, option
 from snapcli.store import Artifact, StageWriter, Workspace
 from snapcli.store.schema import register_table_schema
-from snapcli.train.data import train_rows
+from snapcli.train.data import REQUIRED, train_rows
 from snapcli.train.loop import METRIC_COLUMNS, LoraSpec, TrainConfig, train
 from snapcli.train.regularizers import RegSpec
 
@@ -168,7 +168,7 @@ def load_inputs(ws: Workspace, spec: TrainSpec, model: str) -> Loaded:
     forget_arts = []
     for i, ref in enumerate(spec.from_):
         art = ws.resolve(ref).require_stage("filter")
-        df = train_rows(art.read_df("forget"), art.ref, "forget")
+        df = train_rows(art.read_checked("filter", "forget", need=REQUIRED).to_pandas(), art.ref, "forget")
         if df.empty:
             raise SnapError(f"forget data {art.ref} has no usable split=train rows")
         frames.append(df[_train_columns(df)])
@@ -192,8 +192,8 @@ def load_inputs(ws: Workspace, spec: TrainSpec, model: str) -> Loaded:
             tables = ["retain", "general"] if spec.retain_from == "both" else [spec.retain_from]
             if spec.retain_from == "both" and art.path.is_file():
                 tables = ["retain"]  # a single Parquet file is the retain table only
-            parts = {t: train_rows(art.read_df(t), art.ref, "retain") for t in tables if art.has_table(t)
-                     or t == spec.retain_from}
+            parts = {t: train_rows(art.read_checked("augment", t, need=REQUIRED).to_pandas(), art.ref, "retain")
+                     for t in tables if art.has_table(t) or t == spec.retain_from}
             if spec.retain_from == "both" and parts.get("general") is not None and parts["general"].empty:
                 parts.pop("general")  # no everyday rows in its train split (e.g. --general-train 0): D_r alone
             if "general" in parts and parts["general"].empty:

@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -23,6 +24,7 @@ from snapcli.store.atomic import write_text
 from snapcli.store.hashing import file_sha256, json_sha256, tree_sha256
 from snapcli.store.manifest import MANIFEST, base_manifest, now_iso, read_manifest, scrub
 from snapcli.store.schema import validate_table
+from snapcli.store.text import fix_value
 
 _VERSION = re.compile(r"^v(\d{4,})$")
 _STAGE = re.compile(r"^[a-z][a-z0-9_-]*$")
@@ -41,28 +43,67 @@ class StageWriter:
         self.extra: dict[str, Any] = manifest["extra"]
 
     def write_table(self, name: str, table: pa.Table | pd.DataFrame) -> Path:
+        """Check `table` against the stage's schema (snapcli.store.schema) and write it as <name>.parquet."""
         if isinstance(table, pd.DataFrame):
-            table = pa.Table.from_pandas(table, preserve_index=False)
-        validate_table(self.stage, name, table)
+            table = _frame_to_arrow(table)
+        validate_table(self.stage, name, table, source=f"{self.stage} output")
         path = self.dir / f"{name}.parquet"
         pq.write_table(table, path)
         return path
+
+
+def _frame_to_arrow(df: pd.DataFrame) -> pa.Table:
+    try:
+        return pa.Table.from_pandas(df, preserve_index=False)
+    except UnicodeEncodeError:  # lone surrogates in object columns: U+FFFD, as everywhere text is written
+        fixed = df.copy()
+        for c in fixed.columns:
+            if fixed[c].dtype == object:
+                fixed[c] = [fix_value(v)[0] for v in fixed[c]]
+        return pa.Table.from_pandas(fixed, preserve_index=False)
 
 
 class Workspace:
     def __init__(self, root: Path | str):
         self.root = Path(root)
 
+    # ----------------------------------------------------------------- path checks (issue 14)
+    def check_readable(self) -> bool:
+        """True if the workspace exists; False if it does not yet (readers see it as empty and create nothing).
+
+        SnapError when the path exists but cannot be a workspace: a regular file, a broken symlink or loop.
+        """
+        if self.root.is_dir():
+            return True
+        if os.path.lexists(self.root):
+            what = "a broken symlink or a symlink loop" if self.root.is_symlink() else "not a directory"
+            raise SnapError(f"workspace {self.root} is not a writable directory ({what})")
+        return False
+
+    def ensure_writable(self) -> None:
+        """Create the workspace if needed and prove a file can be made in it; else SnapError naming the path.
+
+        A regular file, a read-only mount or a pseudo-filesystem (/proc) all fail here, before any work starts.
+        """
+        self.check_readable()
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=self.root)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as e:
+            raise SnapError(f"workspace {self.root} is not a writable directory ({e.strerror or e})") from None
+
     # ----------------------------------------------------------------- listing
     def stages(self) -> list[str]:
-        if not self.root.is_dir():
+        if not self.check_readable():
             return []
         return sorted(p.name for p in self.root.iterdir()
                       if p.is_dir() and _STAGE.match(p.name) and p.name not in ("cache", RUNS))
 
     def versions(self, stage: str) -> list[str]:
         d = self.root / stage
-        if not d.is_dir():
+        if not self.check_readable() or not d.is_dir():
             return []
         return sorted((p.name for p in d.iterdir() if p.is_dir() and _VERSION.match(p.name)), key=lambda v: int(v[1:]))
 
@@ -140,7 +181,7 @@ class Workspace:
         """Advisory writer lock (filelock), held only while a version number is claimed and published."""
         from filelock import FileLock, Timeout
 
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.ensure_writable()
         try:
             with FileLock(str(self.root / LOCK), timeout=timeout):
                 yield
@@ -190,18 +231,29 @@ class Workspace:
                    "path": str(a.path) if a.is_plain else None}
             for name, a in inputs.items()
         }
-        staging = self.root / STAGING / f"{stage}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        created = [d for d in (self.root, *self.root.parents) if not os.path.lexists(d)]  # deepest first
+        self.ensure_writable()
+        parent = self.root / STAGING
+        made_parent = not parent.exists()
+        staging = parent / f"{stage}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         staging.mkdir(parents=True)
         t0 = time.monotonic()
+        published = False
         try:
             writer = StageWriter(stage, staging, manifest)
             fn(writer)
             manifest["finished_at"] = now_iso()
             manifest["duration_s"] = round(time.monotonic() - t0, 3)
-            return self._publish(stage, staging, manifest)
+            art = self._publish(stage, staging, manifest)
+            published = True
+            return art
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
+            # a failed run leaves nothing behind that it created (finished LLM replies in cache/ stay)
+            for d in ([parent] if made_parent else []) + ([] if published else created):
+                with contextlib.suppress(OSError):
+                    d.rmdir()  # only if empty
 
     def _publish(self, stage: str, staging: Path, manifest: dict[str, Any]) -> Artifact:
         outputs, hashes = [], {}
@@ -309,7 +361,7 @@ class Workspace:
 
     def gc(self, apply: bool = False) -> tuple[list[Artifact], list[Path]]:
         remove, stale = self.gc_plan()
-        if apply:
+        if apply and (remove or stale):  # nothing to delete: take no lock, create nothing
             with self.lock():
                 for a in remove:
                     shutil.rmtree(a.path)
