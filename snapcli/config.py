@@ -48,7 +48,7 @@ class PipelineSpec(StageSpec):
                                        "(\"A; B\" or repeat).")
     example: str | None = option(None, "Start from a curated example set (snap examples list) instead of "
                                  "generate/filter/augment.")
-    seed: int | None = option(None, "Seed for every stage that takes one (benchmark keeps its own).")
+    seed: int | None = option(None, "Seed for every stage that takes one (benchmark keeps its own).", ge=0)
     heldout: list[str] | None = option(None, "Held-out sets to evaluate the base and the unlearned model on, "
                                        "written independently of the generated data: a .yaml file "
                                        "(benchmarks/heldout/*.yaml format) or a curated set name (bill-gates).")

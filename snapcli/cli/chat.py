@@ -27,7 +27,7 @@ class ChatSpec(BackendOptions):
     system: Text = option(None, "System message put before every conversation.")
     max_new_tokens: int = option(256, "Longest reply, in tokens.", ge=1)
     temperature: float = option(0.0, "0 = greedy (deterministic); >0 samples.", ge=0)
-    seed: int | None = option(None, "Seed for sampling (with --temperature > 0).")
+    seed: int | None = option(None, "Seed for sampling (with --temperature > 0).", ge=0)
     max_input_tokens: int = option(1024, "Context budget; the oldest turns are dropped to fit it.", ge=16)
 
 

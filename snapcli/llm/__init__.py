@@ -65,16 +65,23 @@ def make_backend(
     dtype: str | None = None,
     batch_size: int = 8,
     use_cache: bool = True,
+    refresh_cache: bool = False,
     default: str = "hf",
 ) -> tuple[LLMBackend, str]:
-    """Build the chosen backend with the workspace cache; returns (backend, why it was chosen)."""
+    """Build the chosen backend with the workspace cache; returns (backend, why it was chosen).
+    `refresh_cache`: ask again instead of replaying cached replies (they are still written to the cache)."""
     chosen, why = choose_backend(name, base_url, default)
     cache = LLMCache(cache_dir(ws)) if use_cache and ws is not None else None
     if chosen == "openai":
-        return OpenAIBackend(cache, base_url=base_url, concurrency=concurrency), why
+        return OpenAIBackend(cache, base_url=base_url, concurrency=concurrency, refresh_cache=refresh_cache), why
     if base_url:
         raise SnapError("--base-url only applies to the openai backend (drop --backend or --base-url)")
-    return BACKENDS[chosen](cache, ws=ws, device=device, dtype=dtype, batch_size=batch_size), why
+    if device is not None:
+        from snapcli.models.loading import pick_device
+
+        pick_device(device)  # cuda on a machine without it: exit 2 now, not after the data is prepared
+    return BACKENDS[chosen](cache, ws=ws, device=device, dtype=dtype, batch_size=batch_size,
+                            refresh_cache=refresh_cache), why
 
 
 __all__ = [

@@ -58,9 +58,10 @@ class HFBackend(LLMBackend):
         dtype: str | None = None,
         batch_size: int = 8,
         chunk_batches: int = 2,
+        refresh_cache: bool = False,
         **_: Any,
     ):
-        super().__init__(cache)
+        super().__init__(cache, refresh_cache=refresh_cache)
         if batch_size < 1:
             raise SnapError(f"--batch-size must be >= 1 (got {batch_size})")
         self.ws = ws

@@ -21,8 +21,9 @@ class VLLMBackend(LLMBackend):
     name = "vllm"
     in_process = True
 
-    def __init__(self, cache: LLMCache | None = None, *, ws=None, dtype: str | None = None, **_: Any):
-        super().__init__(cache)
+    def __init__(self, cache: LLMCache | None = None, *, ws=None, dtype: str | None = None,
+                 refresh_cache: bool = False, **_: Any):
+        super().__init__(cache, refresh_cache=refresh_cache)
         try:
             import vllm  # noqa: F401
         except ImportError:

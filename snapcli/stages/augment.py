@@ -278,7 +278,7 @@ class AugmentSpec(BackendOptions):
     answer_tokens: int = option(96, "Max tokens per retain answer.", ge=1)
     temperature: float = option(QUESTION_TEMPERATURE, "Sampling temperature for questions.", ge=0)
     prompts: Path | None = option(None, "YAML file overriding the shipped prompts.")
-    seed: int = option(0, "Sampling and split seed.", top="seed")
+    seed: int = option(0, "Sampling and split seed.", ge=0, top="seed")
 
 
 def _generate_k(src: Artifact, ws: Workspace) -> int:

@@ -51,7 +51,7 @@ class BenchmarkSpec(StageSpec):
     device: Device = option(None, "cpu, cuda, cuda:N (default: cuda if present).")
     dtype: Dtype = option(None, "auto, float32, bfloat16, float16.", choices=DTYPES)
     seed: int = option(1234, "Seed for Python/NumPy/torch (log-likelihood scoring is deterministic; sampled "
-                       "generation in custom tasks uses it).")
+                       "generation in custom tasks uses it).", ge=0)
 
 
 @dataclass

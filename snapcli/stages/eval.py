@@ -80,7 +80,7 @@ class EvalSpec(BackendOptions):
     judge: Judge = option("embedding", "Refusal judge: embedding (rules + MiniLM), rules, or llm (through the chat "
                         "backends).")
     temperature: Finite = option(0.0, "0 = greedy (default).", ge=0)
-    seed: int = option(0, "Sampling seed (only used with --temperature > 0).", top="seed")
+    seed: int = option(0, "Sampling seed (only used with --temperature > 0).", ge=0, top="seed")
 
 
 # ------------------------------------------------------------------------------------------------ models

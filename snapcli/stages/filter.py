@@ -484,7 +484,7 @@ class FilterSpec(BackendOptions):
                                          "--variants '' for none).", csv=True)
     variant_share: float = option(0.15, "For each variant kind, the share of plain train questions that get one.",
                                   ge=0, le=1)
-    seed: int = option(0, "Split seed.", top="seed")
+    seed: int = option(0, "Split seed.", ge=0, top="seed")
 
 
 def plan(ws: Workspace, spec: FilterSpec) -> Plan:

@@ -258,7 +258,7 @@ class GenerateSpec(BackendOptions):
     probe_tokens: int = option(96, "Tokens per probe answer.", ge=8)
     temperature: float = option(QUESTION_TEMPERATURE, "Sampling temperature for questions.", ge=0)
     prompts: Path | None = option(None, "YAML file overriding the shipped prompt templates (same keys).")
-    seed: int = option(0, "Sampling seed.", top="seed")
+    seed: int = option(0, "Sampling seed.", ge=0, top="seed")
 
     def check(self) -> None:
         check_entities(self.entity, parse_aliases(self.alias, self.entity))

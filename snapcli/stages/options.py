@@ -40,6 +40,9 @@ class BackendOptions(StageSpec):
     concurrency: int = option(8, "Parallel requests (openai backend).", ge=1, key=False)
     batch_size: int = option(8, "Prompts per generation batch (hf backend).", ge=1)
     device: Device = option(None, "Device for in-process backends: cpu, cuda, cuda:N, mps (default: auto).")
+    refresh_llm_cache: bool = option(False, "Ask the model again instead of replaying replies cached in the "
+                                     "workspace (failed or empty replies are never cached anyway).", key=False,
+                                     negatable=False)
     dtype: Dtype = option(None, "Weights dtype for in-process backends: auto, float32, bfloat16, float16.",
                                choices=DTYPES)
 
@@ -53,4 +56,5 @@ class BackendOptions(StageSpec):
         from snapcli.llm import make_backend
 
         return make_backend(self.backend, ws, base_url=self.base_url, concurrency=self.concurrency,
-                            device=self.device, dtype=self.dtype, batch_size=self.batch_size)
+                            device=self.device, dtype=self.dtype, batch_size=self.batch_size,
+                            refresh_cache=self.refresh_llm_cache)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
 import pandas as pd
-from pydantic import AfterValidator
+from pydantic import AfterValidator, NonNegativeInt
 
 from snapcli.errors import SnapError
 from snapcli.stages.base import Context, Plan, StageDef
@@ -82,8 +82,8 @@ class TrainSpec(StageSpec):
     max_grad_norm: float = option(1.0, "Gradient clipping (0 = off).", ge=0)
     max_length: int = option(256, "Max tokens per example (prompt + response).", ge=1)
     loss_on: Literal["response", "all"] = option("response", "response (assistant tokens only) or all.")
-    seed: int = option(0, "Random seed.", top="seed")
-    seeds: list[int] | None = option(None, "Comma-separated seeds: one run (version) each.", csv=True)
+    seed: int = option(0, "Random seed.", ge=0, top="seed")
+    seeds: list[NonNegativeInt] | None = option(None, "Comma-separated seeds: one run (version) each.", csv=True)
     bf16: bool = option(False, "bfloat16 mixed precision.", negatable=False)
     gradient_checkpointing: bool = option(False, "Trade compute for memory.", negatable=False)
     # LoRA
