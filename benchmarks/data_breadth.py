@@ -71,7 +71,7 @@ def main() -> None:
         rep["warnings"] = thin_warnings(rep)
         out[name] = rep
 
-    curated = repo / "snapcli" / "data" / "examples" / "bill-gates"
+    curated = repo / "snapcli" / "data" / "curated" / "bill-gates"
     measure("curated Bill Gates", _jsonl(curated / "forget.jsonl"), _jsonl(curated / "retain.jsonl"))
 
     # the embedded writer's real replies (tests/test_generate.py), parsed as snap generate does
