@@ -261,6 +261,7 @@ def build_nodes(cfg: dict[str, Any]) -> list[Node]:
         for key, tk in ((f"eval[base|heldout:{h.name}]", None), *(
                 (f"eval[{t}|heldout:{h.name}]", t) for t in ([trained[-1][0]] if trained else []))):
             n = eval_node(key, d, tk, False)
+            n.values["limit"] = None  # a held-out set is small and the point: evaluated whole
             n.wires["general"] = [general]
             n.meta["heldout"] = h.name
             nodes.append(n)

@@ -1,0 +1,131 @@
+"""Does unlearning generalize to questions nobody wrote for it? (issue 11, item 6)
+
+For each held-out set in benchmarks/heldout/*.yaml (written independently of everything snap generates), run
+
+    snap run --entity "<target>" --heldout benchmarks/heldout/<set>.yaml
+
+offline, with snap's default data and training flags (only the model and the size of the evaluation on the
+*generated* split are set: held-out sets are always evaluated whole), and print one table: UA, UA-multihop, RA,
+TA on the held-out questions before and after unlearning, the capability change on the embedded suite, and UA per
+surface variant (typos, languages, task requests, ...). Goals (issue 11): UA >= 90, UA-multihop >= 75, RA >= 85,
+TA >= 85, capability drop <= 3% relative.
+
+    python benchmarks/heldout.py                     # every set, embedded SmolLM2, CPU (tens of minutes per set)
+    python benchmarks/heldout.py --sets marie-curie --json out.json
+    python benchmarks/heldout.py --set train.epochs=2  # any snap.yaml override, for ablations
+
+Each set gets its own workspace under --workspace (default bench-out/heldout/<set>), so reruns reuse finished
+stages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+GOALS = {"UA": (">=", 90.0), "UA-multihop": (">=", 75.0), "RA": (">=", 85.0), "TA": (">=", 85.0)}
+CAPABILITY_DROP = 3.0  # % relative
+
+
+def snap_exe() -> str:
+    exe = Path(sys.executable).parent / "snap"
+    return str(exe) if exe.exists() else "snap"
+
+
+def run_set(path: Path, ws: Path, model: str, overrides: list[str]) -> dict:
+    target = yaml.safe_load(path.read_text(encoding="utf-8"))["target"]
+    args = [snap_exe(), "--json", "-w", str(ws), "run", "--entity", target["name"], "--model", model,
+            "--heldout", str(path), "--set", "eval.limit=40", "--set", "benchmark.tasks=embedded",
+            "--set", "benchmark.limit=40"]
+    for o in overrides:
+        args += ["--set", o]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    t0 = time.monotonic()
+    proc = subprocess.run(args, capture_output=True, text=True, env=env)
+    secs = time.monotonic() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"{path.name}: snap run failed ({proc.returncode}): {proc.stderr[-1500:]}")
+    doc = json.loads(proc.stdout)
+    rows = [r for r in doc["summary"] if r.get("heldout")]
+    before = next(r for r in rows if r["role"] == "before")
+    after = next(r for r in rows if r["role"] == "after")
+    out = {"set": path.stem, "target": target["name"], "kind": target.get("kind"), "seconds": round(secs),
+           "before": {k: before.get(k) for k in [*GOALS, "capability"]},
+           "after": {k: after.get(k) for k in [*GOALS, "capability"]},
+           "variants": variant_ua(ws, after["eval"]), "workspace": str(ws)}
+    cb, ca = before.get("capability"), after.get("capability")
+    out["capability_change_rel"] = None if not cb or ca is None else round(100 * (ca - cb) / cb, 2)
+    return out
+
+
+def variant_ua(ws: Path, eval_ref: str) -> dict[str, float]:
+    """UA per surface variant of the held-out forget questions (from the eval artifact's generations table)."""
+    sys.path.insert(0, str(REPO))
+    from snapcli.store import Workspace
+
+    gen = Workspace(ws).resolve(eval_ref).read_df("generations")
+    f = gen[gen["set"] == "forget"]
+    if "variant" not in f.columns:
+        return {}
+    refusal = f["label"] == "refusal" if "label" in f.columns else f["obliterated"].astype(bool)
+    return {str(v): round(100 * float(refusal[f["variant"] == v].mean()), 1) for v in sorted(f["variant"].unique())}
+
+
+def verdict(r: dict) -> str:
+    misses = []
+    for k, (_, goal) in GOALS.items():
+        v = r["after"].get(k)
+        if v is None or v < goal:
+            misses.append(f"{k} {v if v is None else round(v, 1)} < {goal:g}")
+    drop = r.get("capability_change_rel")
+    if drop is not None and drop < -CAPABILITY_DROP:
+        misses.append(f"capability {drop:+.1f}% < -{CAPABILITY_DROP:g}%")
+    return "meets every goal" if not misses else "; ".join(misses)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sets", nargs="*", help="set names (default: every benchmarks/heldout/*.yaml)")
+    ap.add_argument("--model", default="smollm2")
+    ap.add_argument("--workspace", type=Path, default=REPO / "bench-out" / "heldout")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], help="snap.yaml override, repeatable")
+    ap.add_argument("--json", type=Path, help="also write the results here")
+    a = ap.parse_args()
+    files = sorted((HERE / "heldout").glob("*.yaml"))
+    if a.sets:
+        files = [f for f in files if f.stem in a.sets]
+    results = []
+    for f in files:
+        print(f"== {f.stem}", file=sys.stderr, flush=True)
+        results.append(run_set(f, a.workspace / f.stem, a.model, a.overrides))
+    head = ["set", "kind", "", "UA", "UA-multihop", "RA", "TA", "capability", "verdict"]
+    print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
+    for r in results:
+        for role in ("before", "after"):
+            m = r[role]
+            cells = [r["set"], r["kind"] or "", role, *(("" if m.get(k) is None else f"{m[k]:.1f}")
+                                                       for k in [*GOALS, "capability"])]
+            cells.append(verdict(r) if role == "after" else "")
+            print("| " + " | ".join(cells) + " |")
+    print()
+    kinds = sorted({v for r in results for v in r["variants"]})
+    print("UA per held-out variant, after unlearning:\n")
+    print("| set | " + " | ".join(kinds) + " |\n|---|" + "---|" * len(kinds))
+    for r in results:
+        print(f"| {r['set']} | " + " | ".join(str(r["variants"].get(k, "")) for k in kinds) + " |")
+    if a.json:
+        a.json.parent.mkdir(parents=True, exist_ok=True)
+        a.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
