@@ -74,8 +74,8 @@ def bench_filter(args) -> dict:
 
 def bench_judge(args) -> dict:
     """Responses per second of each judge over the curated set's refusals (forget) and answers (retain)."""
-    from snapcli.evaluate.judge import JUDGES, get_judge
     from snapcli.curated import load_example
+    from snapcli.evaluate.judge import JUDGES, get_judge
 
     sets = load_example("bill-gates")
     qs = sets["forget"]["question"].tolist() + sets["retain"]["question"].tolist()
