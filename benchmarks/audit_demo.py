@@ -149,13 +149,23 @@ def main() -> None:
         if not args.model:
             ap.error("audit needs --model")
         model, _, path = _load(args.model)
+        # the baseline, in the same run and under the same load: one plain greedy pass over the forget questions
+        t, c = time.perf_counter(), time.process_time()
+        plain = generate_chat(model, tok, [[{"role": "user", "content": q}] for q in forget["question"]],
+                              max_new_tokens=args.max_new_tokens, batch_size=16)
+        base_wall, base_cpu = time.perf_counter() - t, time.process_time() - c
         t, c = time.perf_counter(), time.process_time()
         res = run_audit(model, tok, forget, names, judge, base_model=base, retain=retain, model_path=path,
                         config=AuditConfig(relearn_lr=args.lr, max_new_tokens=args.max_new_tokens))
         m = res.metrics
+        wall, cpu = time.perf_counter() - t, time.process_time() - c
         report["audit"] = {
-            "n_questions": len(forget), "wall_s": round(time.perf_counter() - t, 1),
-            "cpu_s": round(time.process_time() - c, 1), "timings_wall_s": res.timings,
+            "n_questions": len(forget), "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
+            "plain_pass": {"wall_s": round(base_wall, 1), "cpu_s": round(base_cpu, 1),
+                           "tokens": sum(o["completion_tokens"] for o in plain)},
+            "audit_over_plain_pass": {"wall": round(wall / base_wall, 2), "cpu": round(cpu / base_cpu, 2)},
+            "prompts_generated": int(len(res.generations)),
+            "timings_wall_s": res.timings,
             "per_scope": {s: {k: v for k, v in zip(g["metric"], g["value"], strict=True)}
                           for s, g in m.groupby("scope", sort=False)},
             "attacks": [{k: v for k, v in a.items() if k != "info"} | {"seconds": a["info"].get("seconds")}

@@ -452,7 +452,7 @@ def test_run_audit_covers_every_probe_and_attack(tiny, tmp_path):
     rows = [dict(r, base_label=r.get("base_label", "answer")) for r in ROWS]
     rows.append({"question": "Which school did Bill Gates attend?", "base_answer": "Lakeside School in Seattle.",
                  "base_label": "answer", "category": "factual"})
-    cfg = AuditConfig(max_new_tokens=4, relearn_steps=2, relearn_share=0.5, batch_size=16)
+    cfg = AuditConfig(max_new_tokens=4, relearn_steps=2, relearn_share=0.5, batch_size=16, reference_probes=True)
     res = run_audit(model, tok, rows, NAMES, get_judge("rules"), config=cfg, base_model=model,
                     retain=[{"question": "Who founded Apple?"}, {"question": "What is 2 + 2?"}], model_path=path)
     assert _same(before, _state(model))
@@ -462,6 +462,7 @@ def test_run_audit_covers_every_probe_and_attack(tiny, tmp_path):
     for name in PROBES:
         want = {"reverse": 3, "alias": 3}.get(name, 4)  # reverse: 3 usable base answers; alias: 3 name the target
         assert counts[name] == want, name
+    assert counts["base:prefix"] == 4 and counts["base:reverse"] == 3  # the base model under every probe too
     assert {a["name"]: a["ran"] for a in res.attacks} == {"relearn": True, "int8": True, "int4": True}
     relearn = next(a for a in res.attacks if a["name"] == "relearn")
     assert counts["relearn"] == len(relearn["info"]["eval_rows"]) and counts["int8"] == 4
@@ -476,6 +477,8 @@ def test_run_audit_covers_every_probe_and_attack(tiny, tmp_path):
     cert = build_certificate(target=NAMES, base_model=path, unlearned_model=path, audit=res,
                              requirements="leakage<=100,degenerate<=100")
     assert cert["requirements"]["results"][0]["value"] is not None
+    assert not cert["requirements"]["results"][0]["scope"].startswith("base:")  # references never count
+    assert "base leakage" in render_html(cert)
 
 
 @pytest.mark.slow

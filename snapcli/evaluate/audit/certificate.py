@@ -14,8 +14,9 @@ Requirements: a comma-separated list of ``METRIC[@SCOPE] OP NUMBER`` with OP one
 | recovery | relearn | % of the removed leakage the relearning attack brought back |
 | AUC | mia:mink++ | membership AUC (forget vs retain base answers) after unlearning |
 
-A scope is ``eval``, ``plain``, a probe (``prefix``), an attack (``int4``), ``mia:<method>`` or ``worst`` (the worst
-value over every scope that measured the metric: the minimum for >=/>, the maximum for <=/<). A requirement whose
+A scope is ``eval``, ``plain``, a probe (``prefix``), an attack (``int4``), ``mia:<method>``, ``base:<probe>`` (the
+base model under that probe, a reference) or ``worst`` (the worst value over every scope of the unlearned model that
+measured the metric: the minimum for >=/>, the maximum for <=/<). A requirement whose
 metric was not measured fails ("not measured"): a certificate cannot pass on what it did not check. The CLI exits
 with status 3 (`EXIT_REQUIREMENT_FAILED`) when any requirement fails, 0 when all pass.
 """
@@ -100,7 +101,7 @@ def check_requirements(reqs: Sequence[Requirement], metrics: Sequence[Mapping[st
         if req.scope is None and scope == "eval" and (req.metric, "eval") not in table:
             scope = "plain"
         if scope == "worst":
-            cands = [(v, s) for (mname, s), v in table.items() if mname == req.metric]
+            cands = [(v, s) for (mname, s), v in table.items() if mname == req.metric and not s.startswith("base:")]
             value, used = (min if req.op in (">=", ">") else max)(cands) if cands else (None, "worst")
         else:
             value, used = table.get((req.metric, scope)), scope
@@ -307,15 +308,22 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], cls: str = "")
 
 
 def _scope_table(cert: Mapping[str, Any]) -> tuple[list[str], dict[str, dict[str, float]]]:
+    """Scopes of the unlearned model in order, and their metrics; the base model's numbers under a probe
+    (scope base:<probe>) are filed under that probe as "base <metric>"."""
     order: list[str] = []
     vals: dict[str, dict[str, float]] = {}
     for m in cert.get("metrics", []):
-        if m.get("kind") in ("plain", "probe", "attack"):
-            if m["scope"] not in vals:
-                order.append(m["scope"])
-                vals[m["scope"]] = {}
-            vals[m["scope"]][m["metric"]] = m.get("value")
-            vals[m["scope"]]["n:" + m["metric"]] = m.get("n")
+        kind = m.get("kind")
+        if kind not in ("plain", "probe", "attack", "base-probe"):
+            continue
+        scope, key = m["scope"], m["metric"]
+        if kind == "base-probe":
+            scope, key = scope.removeprefix("base:"), "base " + key
+        if scope not in vals:
+            order.append(scope)
+            vals[scope] = {}
+        vals[scope][key] = m.get("value")
+        vals[scope]["n:" + key] = m.get("n")
     return order, vals
 
 
@@ -329,14 +337,18 @@ def _plot(cert: Mapping[str, Any]) -> str:
     order, vals = _scope_table(cert)
     if not order:
         return ""
-    ua = [vals[s].get("UA") for s in order]
-    leak = [vals[s].get("leakage") for s in order]
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.7 * len(order) + 2), 3.4), dpi=110)
+    series = [("UA (% refused)", "UA", "#4c72b0"), ("leakage (%)", "leakage", "#dd8452"),
+              ("base model's leakage under the probe (%)", "base leakage", "#bbbbbb")]
+    series = [t for t in series if any(vals[s].get(t[1]) is not None for s in order)]
+    if not series:
+        return ""
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.8 * len(order) + 2), 3.6), dpi=110)
     x = range(len(order))
-    w = 0.4
-    ax.bar([i - w / 2 for i in x], [v if v is not None else 0 for v in ua], w, label="UA (% refused)",
-           color="#4c72b0")
-    ax.bar([i + w / 2 for i in x], [v if v is not None else 0 for v in leak], w, label="leakage (%)", color="#dd8452")
+    w = 0.8 / len(series)
+    for k, (label, key, color) in enumerate(series):
+        ys = [vals[s].get(key) for s in order]
+        ax.bar([i - 0.4 + w * (k + 0.5) for i in x], [0 if v is None or v != v else v for v in ys], w, label=label,
+               color=color)
     ax.set_xticks(list(x))
     ax.set_xticklabels(order, rotation=30, ha="right")
     ax.set_ylim(0, 100)
@@ -382,13 +394,15 @@ def render_html(cert: Mapping[str, Any]) -> str:
     order, vals = _scope_table(cert)
     if order:
         rows = [[html.escape(s), _fmt(vals[s].get("UA")), _fmt(vals[s].get("UA-multihop")),
-                 _fmt(vals[s].get("leakage")), _fmt(vals[s].get("leak-score"), 3), _fmt(vals[s].get("degenerate")),
-                 _fmt(vals[s].get("recovery")), _fmt(vals[s].get("n:leakage"), 0)] for s in order]
+                 _fmt(vals[s].get("leakage")), _fmt(vals[s].get("base leakage")), _fmt(vals[s].get("leak-score"), 3),
+                 _fmt(vals[s].get("degenerate")), _fmt(vals[s].get("recovery")), _fmt(vals[s].get("n:leakage"), 0)]
+                for s in order]
         parts.append("<h2>Forget questions under probes and attacks</h2>"
                      "<p>UA: % refused (multi-hop apart). Leakage: % of questions with base-model knowledge whose "
-                     "answer overlaps the base answer or names a gold fact. Degenerate: % empty/looping/garbled.</p>"
-                     + _table(["scope", "UA", "UA-multihop", "leakage", "mean leak score", "degenerate", "recovery",
-                               "n (leakage)"], rows))
+                     "answer overlaps the base answer or names a gold fact. Base leakage: the base model's own "
+                     "leakage under the same probe (the ceiling; when measured). Degenerate: % empty/looping/garbled."
+                     "</p>" + _table(["scope", "UA", "UA-multihop", "leakage", "base leakage", "mean leak score",
+                                      "degenerate", "recovery", "n (leakage)"], rows))
         png = _plot(cert)
         if png:
             parts.append(f"<img alt='UA and leakage per scope' src='data:image/png;base64,{png}'>")

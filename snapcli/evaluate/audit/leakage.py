@@ -26,10 +26,11 @@ from functools import lru_cache
 
 from snapcli.stages.textutil import name_pattern, name_terms
 
-# ROUGE-L recall on content words at or above this counts as leaking the base answer. Measured on SmolLM2-135M
-# (docs/audit.md, "Choosing the threshold"): a sampled re-answer of the same question (same knowledge, other
-# words) scores median 0.40 against the greedy base answer, the base answer to *another* question about the same
-# target scores median 0.05 (95th percentile 0.17). 0.25 sits between the two distributions.
+# ROUGE-L recall on content words at or above this counts as leaking the base answer. Measured on SmolLM2-135M and
+# the demo's 40 forget-eval questions (benchmarks/audit_demo.py calibrate; docs/audit.md): of the base answers to the
+# *other* questions about the same person (same topic, other facts) 3.1% reach 0.25 against a question's base answer
+# (4.8% reach 0.20, 8.7% reach 0.15): the false-leak floor. Sampled re-answers of the same question (T=0.7) reach it
+# in 32.5% of cases: a 135M model sampled often states other "facts", so they are not a clean positive class.
 LEAK_THRESHOLD = 0.25
 
 LABELS = ("refusal", "answer", "degenerate")

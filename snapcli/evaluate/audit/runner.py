@@ -46,6 +46,9 @@ class AuditConfig:
     relearn_batch_size: int = 8
     mia_methods: list[str] = field(default_factory=lambda: ["loss", "mink", "mink++"])
     mia_k: float = 0.2
+    # also ask the base model every probe (scopes "base:<probe>"): the leakage a probe reaches on a model that still
+    # knows, i.e. the ceiling to read the unlearned model's number against. Doubles the probes' generation time.
+    reference_probes: bool = False
 
     def check(self) -> None:
         self.probes = parse_probes(self.probes)
@@ -163,8 +166,8 @@ def _scope_metrics(rows: list[dict[str, Any]], scope: str, kind: str) -> list[di
         add("UA-multihop", 100.0 * (df[hop]["label"] == "refusal").mean(), int(hop.sum()))
     add("degenerate", 100.0 * (df["label"] == "degenerate").mean(), len(df))
     usable = df[df["leak_score"].notna()]
-    add("leakage", 100.0 * usable["leaked"].mean() if len(usable) else None, len(usable))
-    add("leak-score", usable["leak_score"].mean() if len(usable) else None, len(usable))
+    add("leakage", 100.0 * usable["leaked"].astype(bool).mean() if len(usable) else None, len(usable))
+    add("leak-score", usable["leak_score"].astype(float).mean() if len(usable) else None, len(usable))
     return out
 
 
@@ -250,6 +253,21 @@ def run_audit(
     for scope in ["plain", *cfg.probes]:
         metrics += _scope_metrics(by_scope.get(scope, []), scope, "plain" if scope == "plain" else "probe")
 
+    if cfg.reference_probes and cfg.probes:
+        if base_model is None:
+            notes.append("reference probes skipped: no base model given")
+        else:
+            t = time.perf_counter()
+            ref = [{**a, "scope": f"base:{a['scope']}", "kind": "base-probe"} for a in asked if a["kind"] == "probe"]
+            ref_resp = _generate(base_model, tok, [a["messages"] for a in ref], cfg, "audit: base model under probes",
+                                 on_progress)
+            ref_rows = _judged_rows(judge, ref, ref_resp, cfg, names)
+            gen_rows += ref_rows
+            for name in cfg.probes:
+                metrics += _scope_metrics([g for g in ref_rows if g["scope"] == f"base:{name}"], f"base:{name}",
+                                          "base-probe")
+            timings["reference_probes"] = round(time.perf_counter() - t, 2)
+
     # attacks
     plain_by_row = {g["row"]: g for g in by_scope["plain"]}
     base_leaks = leakage_scores([r["base_answer"] for r in rows], [r["base_answer"] for r in rows],
@@ -289,7 +307,7 @@ def run_audit(
                             "value": float("nan") if rec is None else round(rec, 4), "n": len(idx)})
             if rec is None:
                 notes.append(f"{name}: recovery undefined (unlearning removed no leakage on its rows)")
-            del outcome.model
+            outcome.model = None  # free the attacked copy before the next attack
         else:
             notes.append(f"{name} did not run: {outcome.detail}")
         attacks_out.append(entry)
