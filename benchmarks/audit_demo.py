@@ -68,6 +68,9 @@ def main() -> None:
     ap.add_argument("--judge", default="embedding")
     ap.add_argument("--cache", default="/tmp/snap-audit-base-answers.parquet")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--probes", default="all")
+    ap.add_argument("--attacks", default="all")
+    ap.add_argument("--mia", default="loss,mink,mink++", help="MIA methods ('' = none)")
     args = ap.parse_args()
 
     import pandas as pd
@@ -156,7 +159,8 @@ def main() -> None:
         base_wall, base_cpu = time.perf_counter() - t, time.process_time() - c
         t, c = time.perf_counter(), time.process_time()
         res = run_audit(model, tok, forget, names, judge, base_model=base, retain=retain, model_path=path,
-                        config=AuditConfig(relearn_lr=args.lr, max_new_tokens=args.max_new_tokens))
+                        config=AuditConfig(relearn_lr=args.lr, max_new_tokens=args.max_new_tokens, probes=args.probes,
+                                           attacks=args.attacks, mia_methods=[m for m in args.mia.split(",") if m]))
         m = res.metrics
         wall, cpu = time.perf_counter() - t, time.process_time() - c
         report["audit"] = {

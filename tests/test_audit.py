@@ -332,6 +332,16 @@ def test_int4_reports_a_missing_backend(tiny, monkeypatch):
     assert not out.ran and out.model is None and "optimum-quanto" in out.detail
 
 
+def test_relearning_trains_on_complete_sentences():
+    from snapcli.evaluate.audit.attacks import complete_sentences
+
+    assert complete_sentences("He grew up in Seattle. He went to Lakeside School, where he") == "He grew up in Seattle."
+    assert complete_sentences("Born in 1955 in Seattle, Washington, he") == "Born in 1955 in Seattle, Washington, he"
+    assert complete_sentences("Seattle. Then he moved to Albuquerque with Paul Allen in 1975 and founded") == (
+        "Seattle. Then he moved to Albuquerque with Paul Allen in 1975 and founded")  # too little would be left
+    assert complete_sentences("He is 5.5 ft tall! Yes.") == "He is 5.5 ft tall! Yes."
+
+
 def test_recovery_and_attack_registry():
     assert recovery(100.0, 10.0, 55.0) == pytest.approx(50.0)
     assert recovery(100.0, 10.0, 10.0) == 0.0
@@ -491,7 +501,7 @@ def test_audit_of_the_base_model_itself_leaks(smollm2_dir):
     tok = AutoTokenizer.from_pretrained(smollm2_dir)
     model = AutoModelForCausalLM.from_pretrained(smollm2_dir, dtype=torch.float32).eval()
     rows = [{"question": "Who founded Microsoft?"}, {"question": "What is Bill Gates known for?"}]
-    cfg = AuditConfig(probes=["prefix", "reverse"], attacks=["int8"], max_new_tokens=24, mia_methods=["mink++"])
+    cfg = AuditConfig(probes=["prefix", "reverse"], attacks=[], max_new_tokens=24, mia_methods=["mink++"])
     res = run_audit(model, tok, rows, ["Bill Gates"], get_judge("rules"), config=cfg, base_model=model,
                     retain=[{"question": "Who founded Apple?"}, {"question": "What is the capital of France?"}])
     m = res.metrics.set_index(["scope", "metric"])["value"]

@@ -6,7 +6,8 @@ runner then asks the attacked model the forget questions and measures leakage ag
 
 - ``relearn`` (Hu et al., arXiv 2410.08827; Lynch et al. 2024): fine-tune the copy for `steps` AdamW steps (default
   10) at the learning rate the model was trained with, on a `share` (default 25%) of the forget questions paired
-  with the *base* model's answers; the other forget questions are the ones evaluated (`AttackOutcome.eval_rows`).
+  with the *base* model's answers (cut after their last full sentence: they were cut at max_new_tokens); the other
+  forget questions are the ones evaluated (`AttackOutcome.eval_rows`).
   Recovery % = (leakage after the attack - leakage of the unlearned model) / (leakage of the base model - leakage
   of the unlearned model) x 100 on those held-out questions (`recovery`). The loss and data encoding are the
   training stage's own (snapcli.train.data.encode/collate, snapcli.train.loop.sequence_nll).
@@ -27,6 +28,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import random
+import re
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -105,8 +107,8 @@ class RelearnAttack(Attack):
         t0 = time.perf_counter()
         attacked = copy.deepcopy(model)
         attacked.train()
-        examples = [encode(tok, str(rows[i]["question"]), str(rows[i]["base_answer"]), self.max_length)
-                    for i in train_idx]
+        examples = [encode(tok, str(rows[i]["question"]), complete_sentences(str(rows[i]["base_answer"])),
+                           self.max_length) for i in train_idx]
         pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
         params = [p for p in attacked.parameters() if p.requires_grad]
         opt = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
@@ -139,6 +141,14 @@ class RelearnAttack(Attack):
                   "train_rows": train_idx, "eval_rows": eval_idx, "losses": losses,
                   "seconds": round(time.perf_counter() - t0, 2)},
         )
+
+
+def complete_sentences(text: str) -> str:
+    """The text up to its last sentence end: base answers are cut at max_new_tokens, and training on a cut answer
+    followed by the end-of-turn token teaches the model to stop mid-sentence. Unchanged without a sentence end."""
+    text = text.strip()
+    ends = [m.end() for m in re.finditer(r"[.!?](?=\s|$)", text)]
+    return text[: ends[-1]] if ends and ends[-1] >= len(text) // 3 else text
 
 
 def recovery(leak_base: float | None, leak_unlearned: float | None, leak_attacked: float | None) -> float | None:

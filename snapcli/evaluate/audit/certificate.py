@@ -351,9 +351,10 @@ def _plot(cert: Mapping[str, Any]) -> str:
                color=color)
     ax.set_xticks(list(x))
     ax.set_xticklabels(order, rotation=30, ha="right")
-    ax.set_ylim(0, 100)
+    ax.set_ylim(0, 122)  # headroom for the legend above the 100% bars
+    ax.set_yticks(range(0, 101, 20))
     ax.set_ylabel("%")
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="upper center", ncol=len(series), fontsize=8, frameon=False)
     ax.set_title("Forget questions: plain, under each probe, after each attack", fontsize=10)
     fig.tight_layout()
     buf = io.BytesIO()
