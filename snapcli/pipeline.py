@@ -33,7 +33,7 @@ from snapcli.stages.base import run as run_stage
 from snapcli.stages.spec import StageSpec
 from snapcli.store import Artifact, Workspace
 
-STAGES = list(SECTIONS)  # generate filter augment train eval benchmark report
+STAGES = list(SECTIONS)  # generate filter augment train eval benchmark audit report
 DEFAULT_MODEL = "smollm2"
 METRICS = ["UA", "UA-multihop", "RA", "TA", "Avg"]
 Wire = tuple[str, int | None]  # (upstream node key, which of its artifacts: None = all, -1 = the last, i)
@@ -271,11 +271,20 @@ def build_nodes(cfg: dict[str, Any]) -> list[Node]:
     nodes.append(Node("benchmark", "benchmark", {**_section(cfg, "benchmark"), "model": [model]},
                       {"model": [(t, None) for t in final]} if final else {},
                       label="base" + "".join(f" + {t}" for t in final)))
+    audits: list[str] = []
+    if trained:
+        t = trained[-1][0]
+        e, f, a = data[0]
+        nodes.append(Node("audit", "audit", _section(cfg, "audit"),
+                          {"model": [(t, -1)], "forget": [f], "retain": [a], "eval": [(f"eval[{t}|{e}]", 0)]},
+                          label=f"{t} on {e}"))
+        audits.append("audit")
     title = cfg["report"].get("title")
     if title == spec_class("report").defaults().get("title") and cfg.get("name"):
         title = f"snap report: {cfg['name']}"
     nodes.append(Node("report", "report", {**_section(cfg, "report"), "title": title},
-                      {"evals": [(e, None) for e in evals], "benchmarks": [("benchmark", None)]},
+                      {"evals": [(e, None) for e in evals], "benchmarks": [("benchmark", None)],
+                       **({"audits": [(x, None) for x in audits]} if audits else {})},
                       label=f"{len(evals)} evals"))
     return nodes
 

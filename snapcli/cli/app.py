@@ -171,6 +171,7 @@ COMMAND_MODULES = [
     "snapcli.cli.eval",
     "snapcli.cli.judge",
     "snapcli.cli.benchmark",
+    "snapcli.cli.audit",
     "snapcli.cli.report",
     "snapcli.cli.run",
     "snapcli.cli.chat",

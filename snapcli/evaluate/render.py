@@ -139,14 +139,41 @@ def benchmark_table(ws: Workspace, bench: Sequence[Artifact]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def collect(ws: Workspace, evals: Sequence[Artifact], bench: Sequence[Artifact]) -> dict[str, Any]:
+def collect(ws: Workspace, evals: Sequence[Artifact], bench: Sequence[Artifact],
+            audits: Sequence[Artifact] = ()) -> dict[str, Any]:
     entries = [eval_entry(a) for a in evals]
     return {
         "methods": entries,
         "datasets": dataset_categories(ws, evals).to_dict("records"),
         "sequential": sequential_chains(ws, entries),
         "benchmark": benchmark_table(ws, bench).to_dict("records"),
+        "audits": [audit_entry(a) for a in audits],
     }
+
+
+AUDIT_COLUMNS = ["UA", "UA-multihop", "leakage", "degenerate", "recovery"]
+
+
+def audit_entry(art: Artifact) -> dict[str, Any]:
+    """An audit artifact's per-scope table (plain, each probe, each attack) and its requirement results."""
+    m = art.read_df("metrics")
+    rows = []
+    for scope in dict.fromkeys(m["scope"]):
+        if str(scope).startswith("mia"):
+            continue
+        sub = m[m["scope"] == scope]
+        rows.append({"scope": str(scope), **{c: float(sub[sub["metric"] == c]["value"].iloc[0])
+                                              for c in AUDIT_COLUMNS if (sub["metric"] == c).any()}})
+    extra = art.manifest.get("extra", {})
+    return {"ref": art.ref, "target": extra.get("target"), "rows": rows,
+            "requirements": extra.get("requirements") or {}, "mia": (extra.get("summary") or {}).get("mia", [])}
+
+
+def audit_rows(audit: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    head = ["scope", *AUDIT_COLUMNS]
+    rows = [[r["scope"], *("" if r.get(c) is None or r.get(c) != r.get(c) else f"{r[c]:.1f}" for c in AUDIT_COLUMNS)]
+            for r in audit["rows"]]
+    return head, rows
 
 
 # ----------------------------------------------------------------------------------------------- plots
@@ -315,6 +342,14 @@ def render(data: dict[str, Any], title: str = "snap report") -> tuple[str, str, 
     if data["benchmark"]:
         sections.append(("Capability benchmarks", "Scores from benchmark artifacts (value ± stderr).",
                          benchmark_rows(data["benchmark"]), None))
+    for a in data.get("audits", []):
+        req = a["requirements"]
+        verdict = ("" if not req.get("results") else " Requirements: " + ("all passed." if req.get("passed") else
+                   "FAILED (" + "; ".join(r.get("why", "") for r in req["results"] if not r.get("passed")) + ")."))
+        sections.append((f"Audit ({a['ref']})", "UA, leakage (non-refusals that repeat what the base model said), "
+                         "degenerate answers and relearning recovery (%) on the plain forget-eval questions, under "
+                         "each adversarial probe and after each attack (certificate.html in the audit artifact has "
+                         "the details)." + verdict, audit_rows(a), None))
     md = [f"# {title}", ""]
     body = [f"<h1>{html.escape(title)}</h1>"]
     for head, text, tbl, fig in sections:

@@ -1,4 +1,4 @@
-"""The stages, in pipeline order: generate -> filter -> augment -> train -> eval -> benchmark -> report.
+"""The stages, in pipeline order: generate -> filter -> augment -> train -> eval -> benchmark -> audit -> report.
 
 Each module holds one stage: its spec (the single source of its options), `plan()` and `build()`, exported as
 `DEF` (a snapcli.stages.base.StageDef). Modules are imported on first use, so `snap generate` does not pay for
@@ -24,6 +24,7 @@ STAGE_MODULES = {
     "train": "snapcli.stages.train",
     "eval": "snapcli.stages.eval",
     "benchmark": "snapcli.stages.benchmark",
+    "audit": "snapcli.stages.audit",
     "report": "snapcli.stages.report",
 }
 STAGE_NAMES = list(STAGE_MODULES)

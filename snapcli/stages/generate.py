@@ -382,7 +382,8 @@ def build(w: StageWriter, spec: GenerateSpec, plan: Plan, ctx: Context) -> None:
                   "lang": r.get("lang", "en"), "call_index": None, "item_index": j} for j, r in enumerate(filled)]
         rows += [{"entity": e, "prompt_category": PROMPT_CATEGORY[r["category"]], "question": r["question"],
                   "category": r["category"], "source": "model_knowledge", "frame_id": r.get("frame_id"),
-                  "facet": r.get("facet"), "call_index": None, "item_index": j}
+                  "facet": r.get("facet"), "call_index": None, "item_index": j,
+                  "facts": [str(x) for x in r["facts"]] if isinstance(r.get("facts"), (list, tuple)) else None}
                  for j, r in enumerate(derived.to_dict("records"))]
         field = (know.facts.get("field") or [None])[0] or field_of(" ".join(know.descriptions[:3]), kind)
         targets.append({"entity": e, "kind": kind, "kind_why": getattr(know, "kind_why", "given" if spec.kind
@@ -413,8 +414,11 @@ def build(w: StageWriter, spec: GenerateSpec, plan: Plan, ctx: Context) -> None:
     df["model"] = qmodel
     df["response_model"] = rmodel if rmodel else "template"
     df["responder"] = p["responder"]
+    if "facts" not in df.columns:
+        df["facts"] = None
+    df["facts"] = df["facts"].map(lambda f: list(f) if isinstance(f, (list, tuple)) and len(f) else None)
     cols = ["entity", "question", "response", "prompt_category", "category", "source", "frame_id", "facet", "lang",
-            "call_index", "item_index", "backend", "model", "response_model", "responder"]
+            "facts", "call_index", "item_index", "backend", "model", "response_model", "responder"]
     w.write_table("questions", df[cols])
 
     # related entities: the model's, the LLM's (appendix C) and the user's

@@ -44,6 +44,8 @@ class ReportSpec(StageSpec):
                                      "latest eval of each method.", csv=True, input=True)
     benchmarks: list[str] | None = option(None, "Benchmark artifacts for the capability section. Default: the "
                                           "latest one, if any.", csv=True, input=True)
+    audits: list[str] | None = option(None, "Audit artifacts for the audit section. Default: the latest one, if "
+                                      "any.", csv=True, input=True)
     title: str = option("snap report", "Page title.")
     out: Path | None = option(None, "Also copy report.html, report.md and figures/ here.", key=False)
 
@@ -54,18 +56,22 @@ def plan(ws: Workspace, spec: ReportSpec) -> Plan:
         raise SnapError(f"no eval artifacts in {ws.root}: run `snap eval --model ...` first")
     bench = ([ws.resolve(r).require_stage("benchmark") for r in spec.benchmarks] if spec.benchmarks
              else ws.artifacts("benchmark")[-1:])
+    audits = ([ws.resolve(r).require_stage("audit") for r in spec.audits] if spec.audits
+              else ws.artifacts("audit")[-1:])
     inputs: dict[str, Artifact] = {f"eval{i}": a for i, a in enumerate(eval_arts)}
     inputs.update({f"benchmark{i}": a for i, a in enumerate(bench)})
+    inputs.update({f"audit{i}": a for i, a in enumerate(audits)})
     params = {"title": spec.title, "evals": [a.ref for a in eval_arts], "benchmarks": [a.ref for a in bench],
               "trains": [a.ref for a in ws.artifacts("train")]}
-    return Plan(params, inputs, None, {"ws": ws, "evals": eval_arts, "bench": bench})
+    params["audits"] = [a.ref for a in audits]
+    return Plan(params, inputs, None, {"ws": ws, "evals": eval_arts, "bench": bench, "audits": audits})
 
 
 def report_data(ws: Workspace, plan: Plan) -> dict[str, Any]:
     """The numbers the report shows (also what `snap report --json` prints)."""
     from snapcli.evaluate.render import collect
 
-    return collect(ws, plan.state["evals"], plan.state["bench"])
+    return collect(ws, plan.state["evals"], plan.state["bench"], plan.state.get("audits", []))
 
 
 def build(w: StageWriter, spec: ReportSpec, plan: Plan, ctx: Context) -> None:

@@ -329,7 +329,8 @@ def run_audit(
 
     gen_df = pd.DataFrame(gen_rows)
     return AuditResult(generations=gen_df, metrics=pd.DataFrame(metrics), attacks=attacks_out, mia=mia_out,
-                       timings=timings, config=asdict(cfg), notes=notes)
+                       timings=timings, config=cfg.as_dict() if hasattr(cfg, "as_dict") else asdict(cfg),
+                       notes=notes)
 
 
 def _as_leak(g: Mapping[str, Any]):
