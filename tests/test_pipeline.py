@@ -13,7 +13,8 @@ import pytest
 FAST = ["model=tiny", "augment.general_size=12", "train.max_steps=1", "train.batch_size=2", "train.grad_accum=1",
         "train.max_length=48", "train.reg=wasserstein", "train.projections=4", "eval.limit=3",
         "eval.max_new_tokens=4", "eval.judge=rules", "benchmark.tasks=embedded", "benchmark.limit=2",
-        "benchmark.batch_size=4"]
+        "benchmark.batch_size=4", "audit.limit=3", "audit.max_new_tokens=4", "audit.probes=prefix,cloze",
+        "audit.attacks=int8", "audit.mia_methods=loss", "audit.judge=rules"]
 
 
 def sets(*extra: str) -> list[str]:
@@ -39,8 +40,8 @@ def test_pipeline_end_to_end_cache_dry_run_until(snap_run, cli, ws, tmp_path):
     first = snap_run(*sets())
     st = statuses(first)
     assert st == {"generate": "skipped", "import": "new", "train": "new", "eval[base|Bill Gates]": "new",
-                  "eval[train|Bill Gates]": "new", "benchmark": "new", "report": "new"}
-    for stage in ("filter", "augment", "train", "eval", "benchmark", "report"):
+                  "eval[train|Bill Gates]": "new", "benchmark": "new", "audit": "new", "report": "new"}
+    for stage in ("filter", "augment", "train", "eval", "benchmark", "audit", "report"):
         assert ws.versions(stage), f"no {stage} artifact"
     assert first["log"] and json.loads(open(first["log"]).read())["nodes"][1]["unit"] == "import"  # the run log
     assert (ws.resolve("train@latest").path / "model" / "config.json").is_file()
@@ -58,7 +59,7 @@ def test_pipeline_end_to_end_cache_dry_run_until(snap_run, cli, ws, tmp_path):
         assert r["capability"] is not None  # the benchmark ran both models
 
     # --- second run, same config: every stage is reused, nothing new is written
-    counts = {s: len(ws.versions(s)) for s in ("filter", "augment", "train", "eval", "benchmark", "report")}
+    counts = {s: len(ws.versions(s)) for s in ("filter", "augment", "train", "eval", "benchmark", "audit", "report")}
     second = snap_run(*sets())
     assert set(statuses(second).values()) == {"skipped", "cached"}
     assert {s: len(ws.versions(s)) for s in counts} == counts
@@ -68,21 +69,22 @@ def test_pipeline_end_to_end_cache_dry_run_until(snap_run, cli, ws, tmp_path):
     plan = snap_run(*changed, "--dry-run")
     assert statuses(plan) == {"generate": "skipped", "import": "cached", "train": "new",
                               "eval[base|Bill Gates]": "cached", "eval[train|Bill Gates]": "new",
-                              "benchmark": "new", "report": "new"}
+                              "benchmark": "new", "audit": "new", "report": "new"}
     assert {s: len(ws.versions(s)) for s in counts} == counts  # a dry run writes nothing
 
     # --- --until train: train reruns, nothing after it
     until = snap_run(*changed, "--until", "train")
     st = statuses(until)
     assert st["import"] == "cached" and st["train"] == "new"
-    assert {st[k] for k in ("eval[base|Bill Gates]", "eval[train|Bill Gates]", "benchmark", "report")} == {"skipped"}
+    assert {st[k] for k in ("eval[base|Bill Gates]", "eval[train|Bill Gates]", "benchmark", "audit", "report")} == {
+        "skipped"}
     assert len(ws.versions("train")) == counts["train"] + 1
     assert len(ws.versions("eval")) == counts["eval"]
 
     # --- the plan now knows that train is cached (from the --until run) and what still has to run
     plan = snap_run(*changed, "--dry-run")
     expected = {"generate": "skipped", "import": "cached", "train": "cached", "eval[base|Bill Gates]": "cached",
-                "eval[train|Bill Gates]": "new", "benchmark": "new", "report": "new"}
+                "eval[train|Bill Gates]": "new", "benchmark": "new", "audit": "new", "report": "new"}
     assert statuses(plan) == expected
     done = snap_run(*changed)
     assert statuses(done) == expected  # the run did exactly what the dry run said
@@ -94,7 +96,8 @@ def test_pipeline_end_to_end_cache_dry_run_until(snap_run, cli, ws, tmp_path):
     plan = snap_run(*changed, "--from-stage", "eval", "--force", "--dry-run")
     st = statuses(plan)
     assert st["import"] == "from-run" and st["train"] == "from-run"
-    assert {st[k] for k in ("eval[base|Bill Gates]", "eval[train|Bill Gates]", "benchmark", "report")} == {"new"}
+    assert {st[k] for k in ("eval[base|Bill Gates]", "eval[train|Bill Gates]", "benchmark", "audit", "report")} == {
+        "new"}
     last_train = ws.resolve("train@latest").ref
     assert next(s for s in plan["stages"] if s["unit"] == "train")["refs"] == [last_train]
 
