@@ -8,8 +8,8 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from snapcli.curated import load_example
 
+from snapcli.curated import load_example
 from snapcli.datagen.bank import bank_rows
 from snapcli.datagen.report import THRESHOLDS, data_report, default_embed, mean_pairwise_similarity, thin_warnings
 from snapcli.datagen.variants import make_variants
