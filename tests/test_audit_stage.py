@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-FAST = ["--limit", "4", "--max-new-tokens", "4", "--probes", "prefix,reverse", "--attacks", "int8",
+FAST = ["--limit", "4", "--max-new-tokens", "4", "--probes", "prefix,cloze", "--attacks", "int8",
         "--mia-methods", "loss", "--judge", "rules"]
 
 
@@ -35,7 +35,7 @@ def test_audit_certificate_requirements_cache_and_verify(trained, ws, ws_path, s
     art = ws.resolve(doc["ref"])
     assert art.stage == "audit" and not doc["cached"]
     scopes = set(art.read_df("metrics")["scope"])
-    assert {"plain", "prefix", "reverse", "int8"} <= scopes
+    assert {"plain", "prefix", "cloze", "int8"} <= scopes
     gens = art.read_df("generations")
     assert set(gens["label"]) <= {"refusal", "answer", "degenerate"}
     cert = json.loads((art.path / "certificate.json").read_text())
