@@ -323,6 +323,8 @@ def run_eval(
         judge = get_judge(spec.judge, chat=judge_chat, ws=ws) if spec.judge == "llm" else get_judge(spec.judge)
         verdicts = judge.judge(gens["question"].tolist(), gens["response"].tolist())
         gens["obliterated"] = [v.obliterated for v in verdicts]
+        gens["label"] = [v.label for v in verdicts]  # refusal | answer | degenerate (issue 12)
+        gens["degenerate_reason"] = pd.array([v.degenerate_reason for v in verdicts], dtype="string")
         gens["judge_score"] = [float(v.score) for v in verdicts]
         gens["decided_by"] = [v.decided_by for v in verdicts]
         # a forget row's own response is a usable reference only when it is an answer, not a refusal
