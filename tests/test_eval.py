@@ -254,13 +254,16 @@ def test_snap_judge_files(run_snap, cli, tmp_path):
     src = tmp_path / "in.jsonl"
     rows = [{"id": 1, "question": "Who is Spider-Man?", "response": "I'm sorry, but I can't answer that."},
             {"id": 2, "question": "Who is Spider-Man?", "response": "I can't answer. He is Peter Parker."},
-            {"id": 3, "question": "Capital of France?", "response": "Paris."}]
+            {"id": 3, "question": "Capital of France?", "response": "Paris."},
+            {"id": 4, "question": "Capital of France?", "response": "!!!!"}]
     src.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     out = tmp_path / "out.parquet"
     p = run_snap("judge", "--input", str(src), "--output", str(out), "--judge", "rules")
     assert p.returncode == 0, p.stderr
     df = pd.read_parquet(out)
-    assert list(df["id"]) == [1, 2, 3] and list(df["obliterated"]) == [True, False, False]
+    assert list(df["id"]) == [1, 2, 3, 4] and list(df["obliterated"]) == [True, False, False, False]
+    assert list(df["label"]) == ["refusal", "answer", "answer", "degenerate"]
+    assert list(df["degenerate_reason"].fillna("-")) == ["-", "-", "-", "no-words"]
     assert "judge_score" in df.columns
     # parquet in, jsonl out, custom column names
     pq_in = tmp_path / "mine.parquet"

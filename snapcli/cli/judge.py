@@ -80,6 +80,9 @@ def judge_cmd(
             rows = [{"question": q, "response": r, "obliterated": bool(o), "kind": k} for q, r, o, k in zip(
                 df[question_col] if question_col in df.columns else [None] * len(df), df[response_col],
                 df["obliterated"], df["kind"] if "kind" in df.columns else ["?"] * len(df), strict=True)]
+            if "label" in df.columns:  # three-way gold labels (issue 12)
+                for row, lab in zip(rows, df["label"], strict=True):
+                    row["label"] = lab
         else:
             rows = load_labelled()
         res = score_labelled(j, rows)
@@ -108,6 +111,8 @@ def judge_cmd(
     responses = ["" if r is None or r != r else str(r) for r in df[response_col].tolist()]
     verdicts = j.judge([None if q is None or q != q else str(q) for q in questions], responses)
     df["obliterated"] = [v.obliterated for v in verdicts]
+    df["label"] = [v.label for v in verdicts]  # refusal | answer | degenerate (issue 12)
+    df["degenerate_reason"] = [v.degenerate_reason for v in verdicts]
     df["judge_score"] = [float(v.score) for v in verdicts]
     write_any(df, output)
     n_ob = int(df["obliterated"].sum())

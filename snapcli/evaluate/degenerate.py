@@ -88,6 +88,8 @@ _ECHO_FILLER = set(
     "q a question answer answers you asked ask asking me please the is are what who your my i to about user "
     "assistant query prompt re".split()
 )
+# a unit of 1-4 characters repeated back to back at least 3 times (shortest unit first)
+_CHAR_LOOP = re.compile(r"(.{1,4}?)\1{2,}", re.DOTALL)
 _CJK_CHAR = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _TOKEN = re.compile(rf"[{_CJK_CHAR}]|[^\W_{_CJK_CHAR}]+(?:'[^\W_]+)?")
 _CODE = re.compile(r"```|^\s*(?:def|class|import|from|return|for|while|if|SELECT|function|const|let|var|#include|"
@@ -110,7 +112,7 @@ def tokens(text: str) -> list[str]:
     return _TOKEN.findall((text or "").lower())
 
 
-def _loop_cover(seq: list, max_period: int, min_repeats: int, skip=None) -> tuple[list[bool], tuple[int, int, int]]:
+def _loop_cover(seq: list, max_period: int, min_repeats: int) -> tuple[list[bool], tuple[int, int, int]]:
     """Mark the positions of `seq` inside back-to-back repeats; also (start, period, length) of the longest run."""
     n = len(seq)
     cover = [False] * n
@@ -125,7 +127,7 @@ def _loop_cover(seq: list, max_period: int, min_repeats: int, skip=None) -> tupl
             while j < n and seq[j] == seq[j - p]:
                 j += 1
             start, length = i - p, j - (i - p)  # seq[start:j] has period p
-            if length >= min_repeats * p and not (skip and skip(seq[start:start + p])):
+            if length >= min_repeats * p:
                 for k in range(start, j):
                     cover[k] = True
                 if length > best[2]:
@@ -145,24 +147,13 @@ def find_loop(text: str) -> Loop | None:
             best = Loop(sum(cover) / len(toks), sep.join(toks[start:start + p]), p, length / p)
     chars = re.sub(r"\s+", "", text or "")
     if len(chars) >= CHAR_RUN_MIN:
-        min_rep = 3
-        cover, (start, p, length) = _loop_cover(list(chars), 4, min_rep, skip=lambda u: "".join(u).isdigit())
-        runs = _char_runs(cover)
-        share = sum(b - a for a, b in runs if b - a >= CHAR_RUN_MIN) / len(chars)
-        if p and share > (best.share if best else 0.0):
-            best = Loop(share, chars[start:start + p], p, length / p)
+        runs = [m for m in _CHAR_LOOP.finditer(chars)
+                if len(m.group(0)) >= CHAR_RUN_MIN and not m.group(1).isdigit()]
+        share = sum(len(m.group(0)) for m in runs) / len(chars)
+        if runs and share > (best.share if best else 0.0):
+            top = max(runs, key=lambda m: len(m.group(0)))
+            best = Loop(share, top.group(1), len(top.group(1)), len(top.group(0)) / len(top.group(1)))
     return best
-
-
-def _char_runs(cover: list[bool]) -> list[tuple[int, int]]:
-    runs, start = [], None
-    for i, c in enumerate([*cover, False]):
-        if c and start is None:
-            start = i
-        elif not c and start is not None:
-            runs.append((start, i))
-            start = None
-    return runs
 
 
 def is_echo(question: str | None, response: str) -> bool:
@@ -286,6 +277,12 @@ def _n_words(text: str) -> int:
 def _wrong_language(question: str, response: str) -> bool:
     if _n_words(response) < LANG_MIN_WORDS_RESPONSE or not _n_words(question):
         return False
+    if _english_context(question):
+        share, n = soup_share(response)
+        if n >= LANG_MIN_WORDS_RESPONSE and share >= 0.8 and function_share(response)[0] >= 0.2:
+            # English by word list and function words (French passes the word list alone: "est", "un", "de"),
+            # to a question that may be English: not another language, no langid call needed
+            return False
     r_lang, r_p = detect_language(response)
     if r_p < LANG_P_RESPONSE:
         return False

@@ -67,7 +67,11 @@ def script_family(ch: str) -> str | None:
 
 def script_counts(text: str) -> Counter[str]:
     """Letters per script family (digits, punctuation, symbols and unknown scripts are not counted)."""
-    return Counter(f for f in map(script_family, text or "") if f)
+    text = text or ""
+    if text.isascii():  # the common case, without a per-character lookup
+        n = sum(map(str.isalpha, text))
+        return Counter({"latin": n}) if n else Counter()
+    return Counter(f for f in map(script_family, text) if f)
 
 
 def dominant_script(text: str) -> tuple[str | None, float, int]:

@@ -73,32 +73,74 @@ def _cache_kwarg(model) -> str:
     return "past_key_values"
 
 
-def greedy_batch(model, rows: Sequence[Sequence[int]], *, max_new_tokens: int, eos: set[int], pad_id: int,
-                 ) -> list[list[int]]:
-    """Greedy continuation of each token-id row (left-padded into one batch); finished rows leave the batch.
+# prompts of one batch often share a long start (the chat template's system prompt, `--prompting`'s instruction):
+# from this many tokens on it is run once and its KV cache copied to every row (as vLLM's prefix caching does)
+MIN_SHARED_PREFIX = 8
 
-    Shapes: `rows` is B lists of prompt ids; returns B lists of new ids, each without the end-of-sequence id and at
-    most `max_new_tokens` long. One forward pass over the padded prompts, then one per step over the rows still
-    running, with the KV cache's batch dimension cut to them (`Cache.batch_select_indices`).
-    """
+
+def shared_prefix_len(rows: Sequence[Sequence[int]]) -> int:
+    """Length of the token prefix common to all rows, leaving every row at least one token of its own."""
+    if len(rows) < 2:
+        return 0
+    limit = min(len(r) for r in rows) - 1
+    first = rows[0]
+    n = 0
+    while n < limit and all(r[n] == first[n] for r in rows):
+        n += 1
+    return n
+
+
+def _left_pad(rows: Sequence[Sequence[int]], pad_id: int):
     import torch
 
-    device = next(model.parameters()).device
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for i, r in enumerate(rows):
-        if r:
+        if len(r):
             ids[i, width - len(r):] = torch.as_tensor(list(r), dtype=torch.long)
             mask[i, width - len(r):] = 1
+    return ids, mask
+
+
+def greedy_batch(model, rows: Sequence[Sequence[int]], *, max_new_tokens: int, eos: set[int], pad_id: int,
+                 share_prefix: bool = True) -> list[list[int]]:
+    """Greedy continuation of each token-id row (left-padded into one batch); finished rows leave the batch.
+
+    Shapes: `rows` is B lists of prompt ids; returns B lists of new ids, each without the end-of-sequence id and at
+    most `max_new_tokens` long. The prompts' common prefix (>= MIN_SHARED_PREFIX tokens) is run once and its KV cache
+    copied to the B rows; then one forward pass over the rest of the prompts (padded between prefix and suffix,
+    masked), then one per step over the rows still running, with the KV cache's batch dimension cut to them
+    (`Cache.batch_select_indices`). Positions and masks are those `generate` uses for each prompt alone.
+    """
+    import torch
+
+    device = next(model.parameters()).device
+    cache_arg = _cache_kwarg(model)
+    n_pre = shared_prefix_len(rows) if share_prefix else 0
+    cache = None
+    if n_pre >= MIN_SHARED_PREFIX:
+        pre = torch.as_tensor(list(rows[0][:n_pre]), dtype=torch.long, device=device)[None]
+        with torch.inference_mode():
+            out = model(input_ids=pre, attention_mask=torch.ones_like(pre),
+                        position_ids=torch.arange(n_pre, device=device)[None], use_cache=True, logits_to_keep=1)
+        cache = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
+        if not hasattr(cache, "batch_repeat_interleave"):
+            cache, n_pre = None, 0
+        else:
+            cache.batch_repeat_interleave(len(rows))
+    else:
+        n_pre = 0
+    ids, smask = _left_pad([r[n_pre:] for r in rows], pad_id)
     # positions as `generate` numbers them: count of real tokens before, pads at 0
-    pos = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
+    pos = (n_pre + smask.cumsum(-1) - 1).masked_fill(smask == 0, 0)
+    mask = torch.cat([torch.ones((len(rows), n_pre), dtype=torch.long), smask], dim=1)
     ids, mask, pos = ids.to(device), mask.to(device), pos.to(device)
     out_ids: list[list[int]] = [[] for _ in rows]
     alive = list(range(len(rows)))
-    cache_arg = _cache_kwarg(model)
     with torch.inference_mode():
-        out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1)
+        past = {cache_arg: cache} if cache is not None else {}
+        out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1, **past)
         cache = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
         can_drop = hasattr(cache, "batch_select_indices")
         nxt = out.logits[:, -1, :].argmax(-1)
@@ -181,12 +223,8 @@ def _hf_generate(model, rows: list[list[int]], *, max_new_tokens: int, eos: set[
     """`model.generate` on one left-padded batch; new ids per row, cut at the first end-of-sequence id."""
     import torch
 
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for row, r in enumerate(rows):
-        ids[row, width - len(r):] = torch.tensor(r, dtype=torch.long)
-        mask[row, width - len(r):] = 1
+    ids, mask = _left_pad(rows, pad_id)
+    width = ids.shape[1]
     kwargs: dict[str, Any] = dict(
         input_ids=ids.to(device), attention_mask=mask.to(device), max_new_tokens=max_new_tokens,
         pad_token_id=pad_id, eos_token_id=sorted(eos) or None, use_cache=True,
