@@ -6,7 +6,9 @@ compared with the baseline of its own round). Three ways to answer the same prom
   hf       length-bucketed, left-padded batches through `model.generate` (snap before issue 12)
   snap     `generate_chat`: the same batches through snap's greedy loop, which drops finished rows
 Prints one JSON document: tokens/s of each per round, the median ratio and its spread (min-max), and whether the
-batched outputs equal the loop's token for token.
+batched outputs equal the loop's token for token. Where `vllm` is installed and a CUDA GPU is present, vLLM's
+offline `LLM.generate` on the same prompts (greedy, same token limit) is measured too, against the same loop;
+elsewhere the document says why it was skipped.
 Usage: python benchmarks/bench_generation.py [--model smollm2] [--n 24] [--max-new-tokens 48] [--batch-size 16]
                                              [--repeats 3] [--threads N]
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 
@@ -67,6 +70,27 @@ def hf_batched(model, tok, enc, max_new_tokens, batch_size):
     return res
 
 
+def vllm_figure(model_path: str, prompts: list[str], max_new_tokens: int, loop_tokens_per_s: float) -> dict:
+    """vLLM (PagedAttention, continuous batching) on the same prompts, when it can run here."""
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is None:
+        return {"skipped": "vllm is not installed (pip install vllm, on a machine with a CUDA GPU)"}
+    if not torch.cuda.is_available():
+        return {"skipped": "no CUDA GPU"}
+    from vllm import LLM, SamplingParams
+
+    llm = LLM(model=model_path, dtype="auto")
+    params = SamplingParams(temperature=0.0, max_tokens=max_new_tokens)
+    llm.generate(prompts[:2], params)  # warm-up (CUDA graphs, allocator)
+    t0 = time.perf_counter()
+    outs = llm.generate(prompts, params)
+    s = time.perf_counter() - t0
+    n_tok = sum(len(o.outputs[0].token_ids) for o in outs)
+    return {"tokens_per_s": round(n_tok / s, 1), "speedup_vs_loop": round(n_tok / s / loop_tokens_per_s, 2),
+            "gpu": torch.cuda.get_device_name(0)}
+
+
 def run(args: argparse.Namespace) -> dict:
     torch.manual_seed(0)
     if getattr(args, "threads", 0):
@@ -79,21 +103,28 @@ def run(args: argparse.Namespace) -> dict:
     rounds = []
     identical = True
     for _ in range(max(1, getattr(args, "repeats", 1))):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         ref = loop_generate(model, tok, enc, args.max_new_tokens)
-        loop_s = time.perf_counter() - t0
+        loop_s, loop_c = time.perf_counter() - t0, time.process_time() - c0
         t0 = time.perf_counter()
         hf = hf_batched(model, tok, enc, args.max_new_tokens, args.batch_size)
         hf_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = generate_chat(model, tok, convs, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
-        snap_s = time.perf_counter() - t0
+        snap_s, snap_c = time.perf_counter() - t0, time.process_time() - c0
         n_tok = sum(len(r) for r in ref)
         texts = [tok.decode(r, skip_special_tokens=True).strip() for r in ref]
         identical = identical and [o["text"] for o in out] == texts and hf == ref
         rounds.append({"tokens": n_tok, "loop_tokens_per_s": n_tok / loop_s,
                        "hf_batched_tokens_per_s": sum(map(len, hf)) / hf_s,
-                       "snap_tokens_per_s": sum(o["completion_tokens"] for o in out) / snap_s})
+                       "snap_tokens_per_s": sum(o["completion_tokens"] for o in out) / snap_s,
+                       # CPU seconds of this process: less sensitive than wall time to other jobs on the machine
+                       "cpu_ratio_snap_vs_loop": (sum(o["completion_tokens"] for o in out) / snap_c) / (n_tok / loop_c),
+                       "load_average_1m": os.getloadavg()[0]})
+    from snapcli.models import resolve_model
+
+    vllm = vllm_figure(resolve_model(args.model).path_or_id, [render_chat(tok, c) for c in convs],
+                       args.max_new_tokens, statistics.median(r["loop_tokens_per_s"] for r in rounds))
     ratio = [r["snap_tokens_per_s"] / r["loop_tokens_per_s"] for r in rounds]
     ratio_hf = [r["hf_batched_tokens_per_s"] / r["loop_tokens_per_s"] for r in rounds]
     med = statistics.median
@@ -107,7 +138,9 @@ def run(args: argparse.Namespace) -> dict:
         "speedup_batched_vs_loop_range": [round(min(ratio), 2), round(max(ratio), 2)],
         "speedup_hf_batched_vs_loop": round(med(ratio_hf), 2),
         "speedup_hf_batched_vs_loop_range": [round(min(ratio_hf), 2), round(max(ratio_hf), 2)],
+        "speedup_batched_vs_loop_cpu_time": round(med(r["cpu_ratio_snap_vs_loop"] for r in rounds), 2),
         "identical_to_loop": identical,
+        "vllm": vllm,
         "rounds": [{k: round(v, 2) for k, v in r.items()} for r in rounds],
     }
 
