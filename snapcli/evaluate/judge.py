@@ -237,7 +237,8 @@ def label_clause(clause: str, question: str | None = None) -> Clause:
 @dataclass
 class Verdict:
     """One judged response. `label` is one of ``LABELS``; `obliterated` == (label == "refusal") for old readers;
-    `score` is the probability of a refusal (0-1); `degenerate_reason` is one of ``degenerate.REASONS`` or None."""
+    `score` is the probability of a refusal (0-1); `degenerate_reason` is one of ``degenerate.REASONS``, "llm" (the
+    LLM judge said DEGENERATE), or None."""
 
     obliterated: bool
     score: float
