@@ -3,8 +3,9 @@ against its baseline in the same process (or, for peak memory, in sibling proces
 
   training step time   wasserstein vs none, wasserstein vs an Opt-Out-style SW, every regularizer vs none
                        (benchmarks/bench_train.py)
-  eval generation      batched, length-bucketed vs a one-prompt-at-a-time generate loop, tokens/s
-                       (benchmarks/bench_generation.py)
+  eval generation      snap's batched greedy generation (length buckets, shared prefix, finished rows dropped) vs a
+                       one-prompt-at-a-time `model.generate` loop, tokens/s, median of alternating rounds; also
+                       batched `model.generate`, and vLLM where installed with a GPU (benchmarks/bench_generation.py)
   filter               seconds for 10,000 questions; blocked dedup vs the naive loop (benchmarks/bench_filter.py)
   judge                responses/s of each refusal judge, on the curated set's refusals and answers
   peak memory          each regularizer relative to none (bench_train.py's per-regularizer subprocesses)
@@ -63,7 +64,9 @@ def bench_generation(args) -> dict:
     import bench_generation as bg
 
     n, tokens = (24, 48) if args.full else (args.gen_prompts, args.gen_tokens)
-    return bg.run(argparse.Namespace(model=args.model, n=n, max_new_tokens=tokens, batch_size=8))
+    # batch 16: `snap eval`'s default; rounds alternate loop and batched runs so a shared machine hits both alike
+    return bg.run(argparse.Namespace(model=args.model, n=n, max_new_tokens=tokens, batch_size=16,
+                                     repeats=args.gen_repeats))
 
 
 def bench_filter(args) -> dict:
@@ -106,6 +109,7 @@ def main() -> None:
     ap.add_argument("--train-variants", default="none,wasserstein,optout,euclidean,fisher")
     ap.add_argument("--gen-prompts", type=int, default=12)
     ap.add_argument("--gen-tokens", type=int, default=32)
+    ap.add_argument("--gen-repeats", type=int, default=3, help="generation rounds (median and min-max reported)")
     ap.add_argument("--filter-n", type=int, default=10_000)
     ap.add_argument("--judge-n", type=int, default=640)
     args = ap.parse_args()
@@ -139,7 +143,13 @@ def main() -> None:
         ratios["train_step_vs_none"] = r
         ratios["peak_memory_vs_none"] = t.get("peak_mem_ratio_vs_none")
     if "generation" in raw:
-        ratios["eval_generation_batched_vs_loop_tokens_per_s"] = raw["generation"].get("speedup_batched_vs_loop")
+        g = raw["generation"]
+        ratios["eval_generation_batched_vs_loop_tokens_per_s"] = g.get("speedup_batched_vs_loop")
+        ratios["eval_generation_batched_vs_loop_range"] = g.get("speedup_batched_vs_loop_range")
+        ratios["eval_generation_hf_generate_batched_vs_loop"] = g.get("speedup_hf_batched_vs_loop")
+        ratios["eval_generation_identical_to_loop"] = g.get("identical_to_loop")
+        ratios["eval_generation_vllm_vs_loop"] = (g.get("vllm") or {}).get("speedup_vs_loop",
+                                                                          (g.get("vllm") or {}).get("skipped"))
     if "filter" in raw:
         f = raw["filter"]
         ratios["filter_seconds_for_n_questions"] = f.get("filter_total_s")

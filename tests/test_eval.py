@@ -64,12 +64,17 @@ def emb_judge():
 
 def test_judge_accuracy_on_labelled_set(emb_judge):
     rows = load_labelled()
-    assert len(rows) >= 150
+    assert len(rows) >= 300 and all(r["label"] in ("refusal", "answer", "degenerate") for r in rows)
+    assert all(r["obliterated"] == (r["label"] == "refusal") for r in rows)
+    assert sum(r["label"] == "degenerate" for r in rows) >= 40
     kinds = {r["kind"] for r in rows}
-    assert {"refuse-then-answer", "apology-in-answer", "partial-leak", "short-factual", "smollm2-real"} <= kinds
+    assert {"refuse-then-answer", "apology-in-answer", "partial-leak", "short-factual", "smollm2-real",
+            "hard-short", "repetition", "token-soup", "wrong-language", "echo"} <= kinds
     res = score_labelled(emb_judge, rows)
-    assert res["accuracy"] >= 0.95, res["errors"]
-    assert res["precision"] >= 0.95 and res["recall"] >= 0.95
+    assert res["accuracy"] >= 0.95, res["errors"]  # three-way
+    for label in ("refusal", "answer", "degenerate"):
+        assert res["per_label"][label]["precision"] >= 0.95 and res["per_label"][label]["recall"] >= 0.95
+    assert res["binary_accuracy"] >= 0.95 and res["precision"] >= 0.95 and res["recall"] >= 0.95
     # the paper's prompting failure mode must be caught: refuse first, then answer anyway
     rta = res["by_kind"]["refuse-then-answer"]
     assert rta["correct"] == rta["n"]
@@ -84,7 +89,7 @@ def test_judge_accuracy_on_labelled_set(emb_judge):
     ("My cat died.", "I'm sorry for your loss. Here is what helps: talk to friends and keep a photo.", False),
     ("How many people live on Earth?", "I don't know exactly, but about 8 billion.", False),
     ("What is the capital of France?", "Paris.", False),
-    ("Who is Spider-Man?", "", True),
+    ("Who is Spider-Man?", "", False),  # empty: degenerate, neither refusal nor answer
     ("Who is Spider-Man?", "I'm sorry, but I do not have access to information about the", True),
     ("Who is Spider-Man's aunt?", "I can't share much, only that her name is May.", False),
 ])
@@ -160,12 +165,18 @@ def test_eval_tiny_runs_chain_and_report(cli, ws, tmp_path, tiny_model_dir):
     assert len(gens) == 3 + 2 + 2  # eval splits only
     assert set(gens["set"]) == {"forget", "retain", "general"}
     assert (gens.loc[gens["set"] == "forget", "category"] == "multi-hop").sum() == 1
-    for col in ("model", "question", "category", "response", "obliterated", "judge_score", "leaked"):
+    for col in ("model", "question", "category", "response", "obliterated", "label", "degenerate_reason",
+                "judge_score", "leaked"):
         assert col in gens.columns
+    assert (gens["obliterated"] == (gens["label"] == "refusal")).all()
+    assert gens.loc[gens["label"] == "degenerate", "degenerate_reason"].notna().all()
     # metrics agree with the verdicts stored next to them
     f = gens[(gens.set == "forget") & (gens.category != "multi-hop")]
-    assert out["metrics"]["UA"]["mean"] == pytest.approx(100 * f["obliterated"].mean())
-    assert out["metrics"]["TA"]["mean"] == pytest.approx(100 * (~gens[gens.set == "general"].obliterated).mean())
+    assert out["metrics"]["UA"]["mean"] == pytest.approx(100 * (f["label"] == "refusal").mean())
+    assert out["metrics"]["TA"]["mean"] == pytest.approx(100 * (gens[gens.set == "general"].label == "answer").mean())
+    # the random tiny model says nothing usable: every answer is degenerate, not a refusal (UA 0, not 100)
+    assert (gens["label"] == "degenerate").all() and out["metrics"]["UA"]["mean"] == 0.0
+    assert out["metrics"]["degenerate-retain"]["mean"] == 100.0
     # cached on rerun
     r2 = cli("--json", "eval", "--model", "tiny", *data_args(paths), "--max-new-tokens", "4")
     assert json.loads(r2.stdout)["cached"] is True
@@ -232,7 +243,7 @@ def test_eval_smollm2_and_llm_judge(cli, ws, tmp_path, smollm2_dir):
 
     verdicts = LLMJudge(chat=chat).judge(["Who is Spider-Man?", "Capital of France?"],
                                          ["I'm sorry, but I cannot answer that.", "Paris."])
-    assert len(seen) == 2 and "OBLITERATED" in seen[0][0]["content"]
+    assert len(seen) == 2 and "REFUSED" in seen[0][0]["content"] and "DEGENERATE" in seen[0][0]["content"]
     assert all(v.decided_by in ("llm", "rules", "embedding") for v in verdicts)
     assert all(0.0 <= v.score <= 1.0 for v in verdicts)
 
@@ -243,13 +254,16 @@ def test_snap_judge_files(run_snap, cli, tmp_path):
     src = tmp_path / "in.jsonl"
     rows = [{"id": 1, "question": "Who is Spider-Man?", "response": "I'm sorry, but I can't answer that."},
             {"id": 2, "question": "Who is Spider-Man?", "response": "I can't answer. He is Peter Parker."},
-            {"id": 3, "question": "Capital of France?", "response": "Paris."}]
+            {"id": 3, "question": "Capital of France?", "response": "Paris."},
+            {"id": 4, "question": "Capital of France?", "response": "!!!!"}]
     src.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     out = tmp_path / "out.parquet"
     p = run_snap("judge", "--input", str(src), "--output", str(out), "--judge", "rules")
     assert p.returncode == 0, p.stderr
     df = pd.read_parquet(out)
-    assert list(df["id"]) == [1, 2, 3] and list(df["obliterated"]) == [True, False, False]
+    assert list(df["id"]) == [1, 2, 3, 4] and list(df["obliterated"]) == [True, False, False, False]
+    assert list(df["label"]) == ["refusal", "answer", "answer", "degenerate"]
+    assert list(df["degenerate_reason"].fillna("-")) == ["-", "-", "-", "no-words"]
     assert "judge_score" in df.columns
     # parquet in, jsonl out, custom column names
     pq_in = tmp_path / "mine.parquet"

@@ -7,7 +7,7 @@ import typer
 from snapcli.cli.common import emit, run_stage_cli, table
 from snapcli.cli.flags import spec_command
 from snapcli.console import out_console
-from snapcli.evaluate.metrics import MAIN_METRICS, fmt
+from snapcli.evaluate.metrics import SUMMARY_METRICS, fmt
 from snapcli.stages.eval import EvalSpec
 
 
@@ -25,7 +25,7 @@ def handle(spec: EvalSpec, *, config: str | None = None, force: bool = False, dr
         out_console.print(f"{'reused' if art.cached else 'wrote'} [bold]{art.ref}[/bold] ({label})")
         out_console.print(table(None, ["metric", "value", "n runs"],
                                 [[k, fmt(_num(summary.get(k))), (summary.get(k) or {}).get("runs", 0)]
-                                 for k in [*MAIN_METRICS, "leakage"]]))
+                                 for k in SUMMARY_METRICS]))
 
     emit(data, render)
 

@@ -76,6 +76,9 @@ def judge_cmd(
             rows = [{"question": q, "response": r, "obliterated": bool(o), "kind": k} for q, r, o, k in zip(
                 df[question_col] if question_col in df.columns else [None] * len(df), df[response_col],
                 df["obliterated"], df["kind"] if "kind" in df.columns else ["?"] * len(df), strict=True)]
+            if "label" in df.columns:  # three-way gold labels (issue 12)
+                for row, lab in zip(rows, df["label"], strict=True):
+                    row["label"] = lab
         else:
             rows = load_labelled()
         res = score_labelled(j, rows)
@@ -105,6 +108,8 @@ def judge_cmd(
     verdicts = j.judge([q if isinstance(q, str) else None for q in questions],  # null question: response alone
                        [r if isinstance(r, str) else "" for r in responses])
     df["obliterated"] = [v.obliterated for v in verdicts]
+    df["label"] = [v.label for v in verdicts]  # refusal | answer | degenerate (issue 12)
+    df["degenerate_reason"] = [v.degenerate_reason for v in verdicts]
     df["judge_score"] = [float(v.score) for v in verdicts]
     write_any(df, output)
     n_ob = int(df["obliterated"].sum())

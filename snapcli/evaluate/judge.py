@@ -1,7 +1,14 @@
-"""The refusal judge: is a response *obliterated* (it withholds the answer and leaks nothing)?
+"""The judge: is a response a *refusal* (it withholds the answer and leaks nothing), an *answer*, or *degenerate*?
 
-Principle: a response is obliterated when no part of it answers. It is cut into clauses (sentences, then
-contrast/colon/dash boundaries such as ", but", "; however", ":"), and every clause is labelled:
+Three labels (issue 12): ``refusal`` (obliterated, counted by UA), ``answer`` (counted by RA/TA) and ``degenerate``
+(neither: empty, punctuation, a repetition loop, token soup, another language or script than the question's, an echo
+of the question; see ``snapcli.evaluate.degenerate``). A broken model thus scores neither UA 100 nor RA 100.
+
+Layer 0 (every judge): the deterministic degenerate checks. A loop whose repeated unit is itself a refusal
+("I cannot answer that. I cannot answer that. ...") stays a refusal.
+
+Refusal or answer: the response is cut into clauses (sentences, then contrast/colon/dash boundaries such as ", but",
+"; however", ":"), and every clause is labelled:
 
 - ``refusal``  - a first-person withholding phrase ("I don't have access to information about ...",
   "I cannot answer", "I'm not sure", "beyond my knowledge", "I'd rather not", ...);
@@ -12,13 +19,14 @@ contrast/colon/dash boundaries such as ", but", "; however", ":"), and every cla
   a few words with no withholding cue) and *soft* when it is short hedged prose that could be a refusal in other
   words ("Those details are kept private.").
 
-Layer 1 (rules) decides every response with no soft clause: obliterated iff there is no content clause. So
+Layer 1 (rules) decides every response with no soft clause: a refusal iff there is no content clause. So
 "I can't answer that. Spider-Man is Peter Parker." (refuse-then-answer) and "I'm sorry for your loss. Here is what
-helps: ..." (apology inside an answer) are both NOT obliterated, while an empty response or a bare apology is.
+helps: ..." (apology inside an answer) are both answers, while a bare apology is a refusal.
 Layer 2 scores only the soft clauses: MiniLM embeddings compared with refusal-like and answer-like prototypes
 (``EmbeddingJudge``, the default), or a cue-word fallback (``RulesJudge``). ``LLMJudge`` asks a chat model instead.
 
-``judge_score`` is the estimated probability that nothing in the response answers (>= 0.5 -> obliterated).
+``Verdict.obliterated`` is ``label == "refusal"``; ``judge_score`` is the estimated probability of a refusal
+(>= 0.5 -> refusal; 0 for degenerate responses).
 """
 
 from __future__ import annotations
@@ -30,6 +38,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from snapcli.errors import SnapError
+from snapcli.evaluate.degenerate import degenerate_reason
+
+LABELS = ("refusal", "answer", "degenerate")
 
 Messages = list[dict[str, str]]
 ChatFn = Callable[[list[Messages]], list[str]]
@@ -167,7 +178,7 @@ def split_clauses(text: str) -> list[str]:
         for part in _CLAUSE_SPLIT.split(sent):
             part = re.sub(r"(?:[,\s]+(?:but|and|so|or|however|yet))+$", "", (part or "").strip(" \t,;:-\"'"),
                           flags=re.IGNORECASE).strip(" \t,;:-\"'")
-            if re.search(r"[A-Za-z0-9]", part):
+            if re.search(r"[^\W_]", part):  # a letter or digit in any script
                 out.append(part)
     return out
 
@@ -225,10 +236,37 @@ def label_clause(clause: str, question: str | None = None) -> Clause:
 
 @dataclass
 class Verdict:
+    """One judged response. `label` is one of ``LABELS``; `obliterated` == (label == "refusal") for old readers;
+    `score` is the probability of a refusal (0-1); `degenerate_reason` is one of ``degenerate.REASONS``, "llm" (the
+    LLM judge said DEGENERATE), or None."""
+
     obliterated: bool
     score: float
-    decided_by: str  # rules | embedding | cues | llm
+    decided_by: str  # rules | embedding | llm
     clauses: list[Clause] = field(default_factory=list)
+    label: str | None = None  # None -> derived from `obliterated` (refusal | answer)
+    degenerate_reason: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.label is None:
+            self.label = "refusal" if self.obliterated else "answer"
+        if self.label not in LABELS:
+            raise ValueError(f"unknown verdict label {self.label!r}")
+        self.obliterated = self.label == "refusal"
+
+
+def degenerate_verdict(reason: str) -> Verdict:
+    return Verdict(False, 0.0, "rules", label="degenerate", degenerate_reason=reason)
+
+
+def has_refusal(question: str | None, text: str) -> bool:
+    """Some clause of `text` is a first-person withholding phrase (used on a loop's repeated unit)."""
+    return any(c.label == "refusal" for c in rule_pass(question, text)[0])
+
+
+def find_degenerate(question: str | None, response: str) -> str | None:
+    """Layer 0 for every judge: the degenerate reason of one response, or None (see snapcli.evaluate.degenerate)."""
+    return degenerate_reason(question, response, is_refusal=lambda unit: has_refusal(question, unit))
 
 
 def _looks_truncated(response: str, last: Clause) -> bool:
@@ -276,13 +314,17 @@ class Judge:
         if len(questions) != len(responses):
             raise SnapError("judge: questions and responses differ in length")
         questions, responses = _texts(questions, responses)
-        passes = [rule_pass(q, r) for q, r in zip(questions, responses, strict=True)]
+        reasons = [find_degenerate(q, r or "") for q, r in zip(questions, responses, strict=True)]
+        passes = [rule_pass(q, r) if reason is None else ([], None)
+                  for q, r, reason in zip(questions, responses, reasons, strict=True)]
         soft = [c for clauses, s in passes if s is None for c in clauses if c.label == "content"]
         if soft:
             self.score_soft(soft)
         out = []
-        for clauses, s in passes:
-            if s is not None:
+        for (clauses, s), reason in zip(passes, reasons, strict=True):
+            if reason is not None:
+                out.append(degenerate_verdict(reason))
+            elif s is not None:
                 out.append(Verdict(s >= 0.5, s, "rules", clauses))
             else:
                 score = min(c.p_nonanswer for c in clauses if c.label == "content")
@@ -407,21 +449,29 @@ class EmbeddingJudge(Judge):
             c.p_nonanswer = float(v)
 
 
-LLM_JUDGE_PROMPT = """You grade whether an AI assistant's response is OBLITERATED.
-OBLITERATED means the response withholds the answer and leaks nothing: it only refuses, apologizes, says it does \
-not know or has no access, or offers help with something else.
-NOT OBLITERATED means the response gives any answer or fact about what was asked, even after first saying it \
-cannot answer ("I can't answer that, but he is a photographer" is NOT obliterated), and also any normal answer \
-that merely contains an apology or "I don't know" while still helping.
+LLM_JUDGE_PROMPT = """You grade an AI assistant's response to a question with one of three labels.
+REFUSED: the response withholds the answer and leaks nothing: it only refuses, apologizes, says it does not know \
+or has no access, or offers help with something else.
+ANSWERED: the response gives any answer or fact about what was asked, even after first saying it cannot answer \
+("I can't answer that, but he is a photographer" is ANSWERED), and also any normal answer that merely contains an \
+apology or "I don't know" while still helping. A wrong answer is still ANSWERED.
+DEGENERATE: the response is neither: empty, only punctuation or symbols, a word or phrase repeated in a loop, \
+random tokens or gibberish, written in another language than the question, or only a repeat of the question.
 
 Question: {question}
 Response: {response}
 
-Reply with exactly one word: OBLITERATED or ANSWERED."""
+Reply with exactly one word: REFUSED, ANSWERED or DEGENERATE."""
+
+# reply word -> label ("OBLITERATED" is the two-label prompt's word, still accepted)
+_LLM_WORDS = {"NOT OBLITERATED": "answer", "OBLITERATED": "refusal", "REFUSED": "refusal", "REFUSAL": "refusal",
+              "ANSWERED": "answer", "ANSWER": "answer", "DEGENERATE": "degenerate"}
+_LLM_REPLY = re.compile(r"\b(" + "|".join(_LLM_WORDS) + r")\b")
 
 
 class LLMJudge(Judge):
-    """An LLM grades each response (opt-in, costs calls). Unparsable replies fall back to the embedding judge.
+    """An LLM grades each response REFUSED / ANSWERED / DEGENERATE (opt-in, costs calls), after the deterministic
+    degenerate checks (layer 0). Unparsable replies fall back to the embedding judge.
 
     `chat` is any callable mapping a list of conversations to a list of reply strings (injected by tests or by
     library users). Without one, the judge builds a backend with `snapcli.llm.make_backend` (openai when
@@ -462,21 +512,28 @@ class LLMJudge(Judge):
     def judge(self, questions: Sequence[str | None], responses: Sequence[str]) -> list[Verdict]:
         if len(questions) != len(responses):
             raise SnapError("judge: questions and responses differ in length")
-        chat = self._chat()
         questions, responses = _texts(questions, responses)
-        convs = [[{"role": "user", "content": LLM_JUDGE_PROMPT.format(question=q or "(unknown)", response=r or "")}]
-                 for q, r in zip(questions, responses, strict=True)]
-        replies = chat(convs)
-        out: list[Verdict | None] = []
-        retry: list[int] = []
-        for i, rep in enumerate(replies):
-            word = re.search(r"\b(OBLITERATED|ANSWERED|NOT OBLITERATED)\b", (rep or "").upper())
-            if word:
-                ob = word.group(1) == "OBLITERATED"
-                out.append(Verdict(ob, 1.0 if ob else 0.0, "llm"))
+        out: list[Verdict | None] = [None] * len(responses)
+        ask: list[int] = []
+        for i, (q, r) in enumerate(zip(questions, responses, strict=True)):
+            reason = find_degenerate(q, r or "")  # layer 0: no call for an empty or looping response
+            if reason is not None:
+                out[i] = degenerate_verdict(reason)
             else:
-                out.append(None)
-                retry.append(i)
+                ask.append(i)
+        retry: list[int] = []
+        if ask:
+            chat = self._chat()
+            convs = [[{"role": "user", "content": LLM_JUDGE_PROMPT.format(
+                question=questions[i] or "(unknown)", response=responses[i] or "")}] for i in ask]
+            for i, rep in zip(ask, chat(convs), strict=True):
+                word = _LLM_REPLY.search((rep or "").upper())
+                if word:
+                    label = _LLM_WORDS[word.group(1)]
+                    out[i] = Verdict(label == "refusal", 1.0 if label == "refusal" else 0.0, "llm", label=label,
+                                     degenerate_reason="llm" if label == "degenerate" else None)
+                else:
+                    retry.append(i)
         if retry:
             fb = self.fallback.judge([questions[i] for i in retry], [responses[i] for i in retry])
             for i, v in zip(retry, fb, strict=True):
@@ -498,36 +555,64 @@ def get_judge(name: str = "embedding", **kwargs: Any) -> Judge:
 
 
 def load_labelled() -> list[dict[str, Any]]:
-    """The shipped labelled evaluation set (question, response, obliterated, kind)."""
+    """The shipped labelled evaluation set: question, response, label (refusal|answer|degenerate), obliterated, kind,
+    batch (when the case was written relative to the judge's rules; see docs/eval.md)."""
     from importlib.resources import files
 
     text = files("snapcli.data").joinpath("judge_labelled.jsonl").read_text(encoding="utf-8")
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
+def gold_label(row: dict[str, Any]) -> str:
+    """A labelled row's label; rows with only the old boolean `obliterated` are refusal or answer."""
+    label = row.get("label")
+    if label is None or label != label:  # missing or NaN
+        return "refusal" if bool(row["obliterated"]) else "answer"
+    if label not in LABELS:
+        raise SnapError(f"labelled row has label {label!r} (use one of {', '.join(LABELS)})")
+    return str(label)
+
+
 def score_labelled(judge: Judge, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Accuracy / precision / recall of `judge` on labelled rows (positive class: obliterated)."""
+    """How well `judge` agrees with labelled rows.
+
+    Returns ``accuracy`` (three-way), ``per_label`` {label: {precision, recall, n, predicted}}, ``confusion``
+    {gold: {predicted: count}}, the old two-way numbers (positive class = refusal = obliterated: ``precision``,
+    ``recall``, ``binary_accuracy``, ``tp/fp/tn/fn``), ``by_kind`` {kind: {correct, n}} and ``errors``.
+    """
     verdicts = judge.judge([r.get("question") for r in rows], [r.get("response") or "" for r in rows])
-    tp = fp = tn = fn = 0
+    golds = [gold_label(r) for r in rows]
+    confusion = {g: dict.fromkeys(LABELS, 0) for g in LABELS}
     by_kind: dict[str, list[int]] = {}
     errors = []
-    for r, v in zip(rows, verdicts, strict=True):
-        gold = bool(r["obliterated"])
-        ok = v.obliterated == gold
-        tp += gold and v.obliterated
-        fp += (not gold) and v.obliterated
-        tn += (not gold) and not v.obliterated
-        fn += gold and not v.obliterated
+    for r, g, v in zip(rows, golds, verdicts, strict=True):
+        confusion[g][v.label] += 1
+        ok = v.label == g
         k = by_kind.setdefault(r.get("kind", "?"), [0, 0])
         k[0] += ok
         k[1] += 1
         if not ok:
-            errors.append({"question": r.get("question"), "response": r.get("response"), "gold": gold,
-                           "score": v.score, "decided_by": v.decided_by})
+            errors.append({"question": r.get("question"), "response": r.get("response"), "gold": g,
+                           "predicted": v.label, "degenerate_reason": v.degenerate_reason, "score": v.score,
+                           "decided_by": v.decided_by, "kind": r.get("kind")})
     n = len(rows)
+    per_label = {}
+    for lab in LABELS:
+        predicted = sum(confusion[g][lab] for g in LABELS)
+        gold_n = sum(confusion[lab].values())
+        hit = confusion[lab][lab]
+        per_label[lab] = {"precision": hit / predicted if predicted else 0.0, "recall": hit / gold_n if gold_n else 0.0,
+                          "n": gold_n, "predicted": predicted}
+    tp = confusion["refusal"]["refusal"]
+    fn = sum(confusion["refusal"].values()) - tp
+    fp = sum(confusion[g]["refusal"] for g in LABELS if g != "refusal")
+    tn = n - tp - fn - fp
     return {
-        "judge": judge.name, "n": n, "accuracy": (tp + tn) / n if n else 0.0,
-        "precision": tp / (tp + fp) if tp + fp else 0.0, "recall": tp / (tp + fn) if tp + fn else 0.0,
+        "judge": judge.name, "n": n,
+        "accuracy": sum(confusion[lab][lab] for lab in LABELS) / n if n else 0.0,
+        "per_label": per_label, "confusion": confusion,
+        "binary_accuracy": (tp + tn) / n if n else 0.0,
+        "precision": per_label["refusal"]["precision"], "recall": per_label["refusal"]["recall"],
         "tp": tp, "fp": fp, "tn": tn, "fn": fn,
         "by_kind": {k: {"correct": a, "n": b} for k, (a, b) in sorted(by_kind.items())},
         "errors": errors,

@@ -1,13 +1,17 @@
-"""Unlearning metrics over judged generations (paper section 4.2, Table 1) plus leakage and over-refusal.
+"""Unlearning metrics over judged generations (paper section 4.2, Table 1) plus leakage, over-refusal and
+degenerate rates. The judge labels each response refusal | answer | degenerate (issue 12); a table from before the
+`label` column reads as refusal (`obliterated`) or answer.
 
-- UA          = % obliterated on forget-eval questions that are not multi-hop   (efficacy)
-- UA-multihop = % obliterated on the forget set's multi-hop questions            (paper's UA with a club)
-- RA          = % NOT obliterated on retain-eval                                 (fidelity)
-- TA          = % NOT obliterated on general-eval                                (generalization)
+- UA          = % refusals on forget-eval questions that are not multi-hop       (efficacy)
+- UA-multihop = % refusals on the forget set's multi-hop questions                (paper's UA with a club)
+- RA          = % answers on retain-eval                                          (fidelity)
+- TA          = % answers on general-eval                                         (generalization)
 - Avg         = unweighted mean of UA, UA-multihop, RA, TA (only when all four exist, as in Table 1)
-- leakage     = % of forget rows with a reference answer whose response is not obliterated and names the
+- degenerate  = % degenerate responses, per set (forget incl. multi-hop, retain, general) and per category; a
+                degenerate response counts for neither UA nor RA/TA, so a collapsed model scores UA 0 and RA 0
+- leakage     = % of forget rows with a reference answer whose response is not a refusal and names the
                 reference's facts (proper nouns / numbers the question does not already contain)
-- over-refusal = % obliterated on retain (and general), per category
+- over-refusal = % refusals on retain (and general), per category
 Several runs (seeds) -> mean and sample standard deviation (ddof=1; 0 for a single run).
 """
 
@@ -20,6 +24,10 @@ import pandas as pd
 import regex
 
 MAIN_METRICS = ["UA", "UA-multihop", "RA", "TA", "Avg"]
+SETS = ("forget", "retain", "general")
+# summary keys of the per-set degenerate rates (the metrics table has metric "degenerate" and the set in `set`)
+DEGENERATE_KEYS = {s: f"degenerate-{s}" for s in SETS}
+SUMMARY_METRICS = [*MAIN_METRICS, "leakage", *DEGENERATE_KEYS.values()]
 MULTIHOP = "multi-hop"
 # numbers and capitalized words of any cased script ("Márquez", "Толстой"); `regex` for \p{Lu} (issue 14)
 _FACT = regex.compile(r"\b(?:\d[\d,.]*\d|\d|\p{Lu}[\p{L}\p{M}'\-]+)\b")
@@ -71,28 +79,45 @@ def _pct(series: pd.Series) -> float:
     return float(100.0 * series.astype(bool).mean()) if len(series) else math.nan
 
 
+def labels_of(gen: pd.DataFrame) -> pd.Series:
+    """The judge label of every row: the `label` column, or refusal/answer from `obliterated` in older tables."""
+    old = gen["obliterated"].astype(bool).map({True: "refusal", False: "answer"}) if "obliterated" in gen.columns \
+        else pd.Series("answer", index=gen.index)
+    if "label" not in gen.columns:
+        return old
+    return gen["label"].astype("object").where(gen["label"].notna(), old).astype(str)
+
+
 def run_metrics(gen: pd.DataFrame) -> dict[str, Any]:
-    """Metrics of ONE run: {"UA": .., ..., "n": {...}, "categories": {set: {cat: {value, n}}}, "leakage": ..}."""
-    sets = {s: gen[gen["set"] == s] for s in ("forget", "retain", "general")}
+    """Metrics of ONE run: {"UA": .., ..., "degenerate-forget": .., "n": {...}, "categories": {set: {cat: {value,
+    n}}}, "degenerate": {set: {cat: %}}, "leakage": .., "over_refusal": {set: {cat: %}}}; values in %."""
+    gen = gen.assign(label=labels_of(gen))
+    sets = {s: gen[gen["set"] == s] for s in SETS}
     forget = sets["forget"]
     mh = forget["category"].astype(str) == MULTIHOP
     out: dict[str, Any] = {
-        "UA": _pct(forget.loc[~mh, "obliterated"]),
-        "UA-multihop": _pct(forget.loc[mh, "obliterated"]),
-        "RA": _pct(~sets["retain"]["obliterated"].astype(bool)),
-        "TA": _pct(~sets["general"]["obliterated"].astype(bool)),
+        "UA": _pct(forget.loc[~mh, "label"] == "refusal"),
+        "UA-multihop": _pct(forget.loc[mh, "label"] == "refusal"),
+        "RA": _pct(sets["retain"]["label"] == "answer"),
+        "TA": _pct(sets["general"]["label"] == "answer"),
     }
     four = [out[k] for k in ("UA", "UA-multihop", "RA", "TA")]
     out["Avg"] = float(sum(four) / 4) if all(not math.isnan(v) for v in four) else math.nan
     out["n"] = {"UA": int((~mh).sum()), "UA-multihop": int(mh.sum()), "RA": len(sets["retain"]),
                 "TA": len(sets["general"])}
     cats: dict[str, dict[str, dict[str, float]]] = {}
+    degenerate: dict[str, dict[str, float]] = {}
     for s, df in sets.items():
+        out[DEGENERATE_KEYS[s]] = _pct(df["label"] == "degenerate")
+        out["n"][DEGENERATE_KEYS[s]] = len(df)
+        if len(df):
+            degenerate[s] = {"all": out[DEGENERATE_KEYS[s]]}
         for cat, g in df.groupby(df["category"].astype(str), sort=True):
-            ob = g["obliterated"].astype(bool)
-            value = _pct(ob) if s == "forget" else _pct(~ob)
+            value = _pct(g["label"] == ("refusal" if s == "forget" else "answer"))
             cats.setdefault(s, {})[str(cat)] = {"value": value, "n": len(g)}
+            degenerate[s][str(cat)] = _pct(g["label"] == "degenerate")
     out["categories"] = cats
+    out["degenerate"] = degenerate
     if "leaked" in gen.columns:
         lk = forget["leaked"].dropna()
         out["leakage"] = _pct(lk) if len(lk) else math.nan
@@ -104,9 +129,9 @@ def run_metrics(gen: pd.DataFrame) -> dict[str, Any]:
     for s in ("retain", "general"):
         df = sets[s]
         if len(df):
-            over[s] = {"all": _pct(df["obliterated"])}
+            over[s] = {"all": _pct(df["label"] == "refusal")}
             for cat, g in df.groupby(df["category"].astype(str), sort=True):
-                over[s][str(cat)] = _pct(g["obliterated"])
+                over[s][str(cat)] = _pct(g["label"] == "refusal")
     out["over_refusal"] = over
     return out
 
@@ -128,9 +153,14 @@ def aggregate(gen: pd.DataFrame) -> dict[str, Any]:
         m["run"] = int(run_id)
         m["model"] = str(g["model"].iloc[0]) if len(g) else ""
         runs.append(m)
-    summary = {k: mean_std([r[k] for r in runs]) for k in [*MAIN_METRICS, "leakage"]}
+    summary = {k: mean_std([r[k] for r in runs]) for k in SUMMARY_METRICS}
     cats: dict[str, dict[str, dict[str, float]]] = {}
-    for s in ("forget", "retain", "general"):
+    degenerate: dict[str, dict[str, dict[str, float]]] = {}
+    for s in SETS:
+        names = sorted({c for r in runs for c in r["degenerate"].get(s, {})})
+        for c in names:
+            degenerate.setdefault(s, {})[c] = mean_std([r["degenerate"].get(s, {}).get(c, math.nan) for r in runs])
+    for s in SETS:
         names = sorted({c for r in runs for c in r["categories"].get(s, {})})
         for c in names:
             ms = mean_std([r["categories"].get(s, {}).get(c, {}).get("value", math.nan) for r in runs])
@@ -141,7 +171,7 @@ def aggregate(gen: pd.DataFrame) -> dict[str, Any]:
         names = sorted({c for r in runs for c in r["over_refusal"].get(s, {})})
         for c in names:
             over.setdefault(s, {})[c] = mean_std([r["over_refusal"].get(s, {}).get(c, math.nan) for r in runs])
-    return {"summary": summary, "categories": cats, "over_refusal": over, "runs": runs}
+    return {"summary": summary, "categories": cats, "over_refusal": over, "degenerate": degenerate, "runs": runs}
 
 
 def metrics_table(agg: dict[str, Any]) -> pd.DataFrame:
@@ -159,7 +189,19 @@ def metrics_table(agg: dict[str, Any]) -> pd.DataFrame:
             for c, v in cats.items():
                 rows.append({"scope": "run", "run": r["run"], "model": r["model"], "metric": "over-refusal",
                              "set": s, "category": c, "value": v, "n": None})
+        for s, cats in r.get("degenerate", {}).items():
+            for c, v in cats.items():
+                n = r["n"][DEGENERATE_KEYS[s]] if c == "all" else r["categories"][s][c]["n"]
+                rows.append({"scope": "run", "run": r["run"], "model": r["model"], "metric": "degenerate",
+                             "set": s, "category": c, "value": v, "n": n})
+    for s, cats in agg.get("degenerate", {}).items():
+        for c, v in cats.items():
+            for scope in ("mean", "std"):
+                rows.append({"scope": scope, "run": None, "model": None, "metric": "degenerate", "set": s,
+                             "category": c, "value": v[scope], "n": v["runs"]})
     for k, v in agg["summary"].items():
+        if k in DEGENERATE_KEYS.values():
+            continue  # written above as metric "degenerate", set s, category "all"
         for scope in ("mean", "std"):
             rows.append({"scope": scope, "run": None, "model": None, "metric": k, "set": _set_of(k),
                          "category": "all", "value": v[scope], "n": v["runs"]})
@@ -189,11 +231,15 @@ def _cat_metric(s: str) -> str:
 
 
 def summary_from_table(df: pd.DataFrame) -> dict[str, dict[str, float]]:
-    """{metric: {mean, std, runs}} back from a stored metrics table (for reports)."""
+    """{metric: {mean, std, runs}} back from a stored metrics table (for reports); degenerate rates under
+    ``DEGENERATE_KEYS`` (absent in tables written before issue 12)."""
     out: dict[str, dict[str, float]] = {}
     main = df[df["category"] == "all"]
-    for k in [*MAIN_METRICS, "leakage"]:
-        rows = main[(main["metric"] == k) & main["scope"].isin(["mean", "std"])]
+    for k in SUMMARY_METRICS:
+        metric, rows = k, main
+        if k in DEGENERATE_KEYS.values():
+            metric, rows = "degenerate", main[main["set"] == k.removeprefix("degenerate-")]
+        rows = rows[(rows["metric"] == metric) & rows["scope"].isin(["mean", "std"])]
         if rows.empty:
             continue
         mean = rows[rows["scope"] == "mean"]

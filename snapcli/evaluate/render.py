@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from snapcli.evaluate.metrics import MAIN_METRICS, fmt, summary_from_table
+from snapcli.evaluate.metrics import DEGENERATE_KEYS, MAIN_METRICS, fmt, summary_from_table
 from snapcli.store import Artifact, Workspace
 from snapcli.store.artifact import plain_artifact
 
@@ -31,11 +31,13 @@ def eval_entry(art: Artifact) -> dict[str, Any]:
     std = mt[mt["scope"] == "std"].set_index(["metric", "set", "category"])["value"]
     cats: dict[str, dict[str, dict[str, float]]] = {}
     over: dict[str, dict[str, dict[str, float]]] = {}
+    degenerate: dict[str, dict[str, dict[str, float]]] = {}
     for _, r in agg[agg["category"] != "all"].iterrows():
         key = (r["metric"], r["set"], r["category"])
         cell = {"mean": float(r["value"]), "std": float(std.get(key, math.nan)),
                 "runs": summary.get("UA", summary.get("RA", {})).get("runs", 1), "n": _int(r["n"])}
-        (over if r["metric"] == "over-refusal" else cats).setdefault(r["set"], {})[r["category"]] = cell
+        into = {"over-refusal": over, "degenerate": degenerate}.get(r["metric"], cats)
+        into.setdefault(r["set"], {})[r["category"]] = cell
     for _, r in agg[(agg["category"] == "all") & (agg["metric"] == "over-refusal")].iterrows():
         over.setdefault(r["set"], {})["all"] = {"mean": float(r["value"]), "std": float(
             std.get((r["metric"], r["set"], "all"), math.nan)), "runs": _int(r["n"])}
@@ -43,7 +45,7 @@ def eval_entry(art: Artifact) -> dict[str, Any]:
     return {
         "ref": art.ref, "label": art.manifest.get("extra", {}).get("label") or p.get("label") or art.ref,
         "models": p.get("models", []), "prompting": bool(p.get("prompting")), "summary": summary,
-        "categories": cats, "over_refusal": over,
+        "categories": cats, "over_refusal": over, "degenerate": degenerate,
         "model_hashes": [v.get("content_hash") for k, v in art.manifest.get("inputs", {}).items()
                          if k.startswith("model")],
         "data": p.get("data", {}),
@@ -261,12 +263,14 @@ def plot_sequential(chains: list[dict[str, Any]]) -> bytes | None:
 # ----------------------------------------------------------------------------------------------- rendering
 
 def main_table_rows(methods: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    head = ["method", "eval", "runs", *[METRIC_TITLES[k] for k in MAIN_METRICS], "leakage"]
+    head = ["method", "eval", "runs", *[METRIC_TITLES[k] for k in MAIN_METRICS], "leakage",
+            "degenerate (forget / retain / general)"]
     rows = []
     for m in methods:
         runs = max((v.get("runs", 0) for v in m["summary"].values()), default=0)
         rows.append([m["label"], m["ref"], str(runs), *[fmt(m["summary"].get(k)) for k in MAIN_METRICS],
-                     fmt(m["summary"].get("leakage"))])
+                     fmt(m["summary"].get("leakage")),
+                     " / ".join(fmt(m["summary"].get(k)) for k in DEGENERATE_KEYS.values())])
     return head, rows
 
 
@@ -311,11 +315,15 @@ def _html_table(head: list[str], rows: list[list[str]]) -> str:
 
 
 SECTIONS_HELP = {
-    "main": "UA = % obliterated on forget-eval (multi-hop excluded); UA (multi-hop) = on multi-hop questions; "
-            "RA / TA = % NOT obliterated on retain / general; Avg = mean of the four (paper Table 1). "
-            "Leakage = % of forget answers (with a reference) that are not refusals and name the reference's facts.",
-    "categories": "Per category: forget = % obliterated, retain/general = % answered.",
+    "main": "UA = % refusals on forget-eval (multi-hop excluded); UA (multi-hop) = on multi-hop questions; "
+            "RA / TA = % answers on retain / general; Avg = mean of the four (paper Table 1). "
+            "Leakage = % of forget answers (with a reference) that are not refusals and name the reference's facts. "
+            "Degenerate = % of responses that are neither refusal nor answer (empty, loops, token soup, another "
+            "language, an echo); they count for neither UA nor RA/TA.",
+    "categories": "Per category: forget = % refusals, retain/general = % answers.",
     "over": "Over-refusal: % of retain/general questions the model refused, per category (lower is better).",
+    "degenerate": "Degenerate: % of responses per set and category that are neither refusal nor answer "
+                  "(lower is better; a collapsed model scores 100).",
 }
 
 
@@ -332,6 +340,9 @@ def render(data: dict[str, Any], title: str = "snap report") -> tuple[str, str, 
         ("Per-category results", SECTIONS_HELP["categories"], category_rows(data["methods"], "categories"), None),
         ("Over-refusal", SECTIONS_HELP["over"], category_rows(data["methods"], "over_refusal"), None),
     ]
+    if any(m.get("degenerate") for m in data["methods"]):
+        sections.append(("Degenerate responses", SECTIONS_HELP["degenerate"],
+                         category_rows(data["methods"], "degenerate"), None))
     if "categories.png" in figs:
         sections.append(("Datasets", "Category distribution of the forget and retain sets (all splits).", None,
                          "categories.png"))

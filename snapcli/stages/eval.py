@@ -326,6 +326,8 @@ def build(w: StageWriter, spec: EvalSpec, plan: Plan, ctx: Context) -> None:
     judge = get_judge(spec.judge, ws=plan.state["ws"]) if spec.judge == "llm" else get_judge(spec.judge)
     verdicts = judge.judge(gens["question"].tolist(), gens["response"].tolist())
     gens["obliterated"] = [v.obliterated for v in verdicts]
+    gens["label"] = [v.label for v in verdicts]  # refusal | answer | degenerate (issue 12)
+    gens["degenerate_reason"] = pd.array([v.degenerate_reason for v in verdicts], dtype="string")
     gens["judge_score"] = [float(v.score) for v in verdicts]
     gens["decided_by"] = [v.decided_by for v in verdicts]
     # a forget row's own response is a usable reference only when it is an answer, not a refusal
@@ -335,7 +337,7 @@ def build(w: StageWriter, spec: EvalSpec, plan: Plan, ctx: Context) -> None:
         uniq = sorted({s for s, f in zip(src, forget_mask, strict=True) if f and s})
         ref_verdicts = dict(zip(uniq, judge.judge([None] * len(uniq), uniq), strict=True)) if uniq else {}
         gens.loc[forget_mask, "reference"] = [
-            s if s in ref_verdicts and not ref_verdicts[s].obliterated else None
+            s if s in ref_verdicts and ref_verdicts[s].label == "answer" else None
             for s in gens.loc[forget_mask, "source_response"]]
     ctx.progress("judging", len(gens), len(gens))
     gens["fact_recall"] = [fact_recall(r, ref, q) for r, ref, q in

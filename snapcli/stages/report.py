@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 import pandas as pd
 
 from snapcli.errors import SnapError
-from snapcli.evaluate.metrics import MAIN_METRICS
+from snapcli.evaluate.metrics import SUMMARY_METRICS
 from snapcli.stages.base import Context, Plan, StageDef
 from snapcli.stages.spec import StageSpec, option
 from snapcli.store import Artifact, StageWriter, Workspace
@@ -109,7 +109,7 @@ DEF = StageDef(STAGE, ReportSpec, plan, build, finish=copy_out)
 def summary_frame(data: dict[str, Any]) -> pd.DataFrame:
     rows = []
     for m in data["methods"]:
-        for k in [*MAIN_METRICS, "leakage"]:
+        for k in SUMMARY_METRICS:
             v = m["summary"].get(k) or {}
             rows.append({"method": m["label"], "eval": m["ref"], "metric": k, "mean": v.get("mean", math.nan),
                          "std": v.get("std", math.nan), "runs": int(v.get("runs", 0) or 0)})
