@@ -44,6 +44,8 @@ class Loaded:
     retain: pd.DataFrame | None
     inputs: dict[str, Artifact]
     model_path: str
+    adapters: list[str] = field(default_factory=list)  # LoRA adapters merged into model_path first (in order)
+    base_weights: dict[str, Any] = field(default_factory=dict)  # what the run starts from, by content hash
 
 
 def _name(prefix: str, i: int) -> str:
@@ -53,6 +55,7 @@ def _name(prefix: str, i: int) -> str:
 def load_inputs(ws: Workspace, spec: TrainInputs, model: str) -> Loaded:
     """Resolve refs, check stages and columns, keep split=train rows; every problem is a one-line SnapError."""
     from snapcli.models import load_tokenizer, resolve_model
+    from snapcli.models.weights import weights_sha256
 
     if not spec.forget:
         raise SnapError("no forget data: pass --from filter@latest (or a Parquet path)")
@@ -103,14 +106,19 @@ def load_inputs(ws: Workspace, spec: TrainInputs, model: str) -> Loaded:
         if base.stage != STAGE:
             raise SnapError(f"--base {spec.base} is {'a plain path' if base.is_plain else repr(base.stage)} "
                             "artifact, not a train artifact (use train@vN)")
-        if not (base.path / "model" / "config.json").exists():
-            raise SnapError(f"--base {base.ref} holds no model/ directory")
+        rm = resolve_model(base.ref, ws)  # a full model, or a LoRA adapter on its recorded (hash-checked) base
         inputs["base"] = base
-        model_path = str(base.path / "model")
     else:
-        model_path = resolve_model(model, ws).path_or_id
-        load_tokenizer(model, ws)  # a hub id that is not available offline fails here, with exit 2
-    return Loaded(forget, retain, inputs, model_path)
+        rm = resolve_model(model, ws)
+        if rm.kind == "artifact":  # --model train@vN starts from that model, like --base
+            inputs["base"] = ws.resolve(model)
+        else:
+            load_tokenizer(model, ws)  # a hub id that is not available offline fails here, with exit 2
+    # Sequential unlearning on an adapter merges the adapter chain into its base first (docs/train.md).
+    model_path, adapters = rm.weights_path, list(rm.adapters)
+    base_weights = {"path": model_path, "sha256": weights_sha256(model_path),
+                    "adapters": [weights_sha256(a) for a in adapters]}
+    return Loaded(forget, retain, inputs, model_path, adapters, base_weights)
 
 
 def run_train(
@@ -129,9 +137,11 @@ def run_train(
         raise SnapError(f"--save-every must be >= 0 (got {save_every})")
     loaded = load_inputs(ws, spec, cfg.model)
     cfg.model_path = loaded.model_path
+    cfg.base_adapters = loaded.adapters
     cfg.check()
     params: dict[str, Any] = {**cfg.to_params(), "retain_from": None if spec.no_retain else spec.retain_from,
-                              "no_retain": spec.no_retain, "processes": int(os.environ.get("WORLD_SIZE", "1"))}
+                              "no_retain": spec.no_retain, "processes": int(os.environ.get("WORLD_SIZE", "1")),
+                              "base_weights": loaded.base_weights}
     key = ws.cache_key(STAGE, params, loaded.inputs)
     ckpt_dir = ws.scratch_dir(STAGE, key[:24])
     main = int(os.environ.get("RANK", "0")) == 0
