@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import psutil
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -155,14 +156,21 @@ def test_killed_zero2_run_resumes_identically(tiny_model_dir, tmp_path, snap_bin
     env = {**os.environ, **ENV}
     ws_kill, ref = runs["kill"]
     proc = subprocess.Popen([snap_bin, "-w", str(ws_kill.root), "-q", *args, "--from", ref], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     scratch = Path(ws_kill.root) / ".scratch" / "train"
     deadline = time.monotonic() + 500
     while time.monotonic() < deadline and not list(scratch.glob("*/step-*/trainer.json")):
         assert proc.poll() is None, "the run ended before its first checkpoint"
         time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
+    # the whole tree: torch's launcher starts the ranks in sessions of their own, so a process-group kill
+    # would leave them training (and publishing) as orphans
+    parent = psutil.Process(proc.pid)
+    tree = [parent, *parent.children(recursive=True)]
+    assert len(tree) >= 4, tree  # snap, the launcher, 2 ranks
+    for p in tree:
+        p.send_signal(signal.SIGKILL)
     proc.wait()
+    psutil.wait_procs(tree, timeout=30)
     assert not list((Path(ws_kill.root) / "train").glob("v*")), "nothing may be published"
     killed_at = max(int(p.name.split("-")[1]) for p in scratch.glob("*/step-*") if (p / "trainer.json").exists())
     assert killed_at < 4

@@ -556,6 +556,22 @@ def train(
     return summary
 
 
+@contextlib.contextmanager
+def _loading_alone(acc) -> Iterator[None]:
+    """While a ZeRO-3 config is registered, transformers loads models partitioned across processes (a collective:
+    it would wait forever for the others); a model one process loads alone must load whole."""
+    from transformers.integrations.deepspeed import set_hf_deepspeed_config, unset_hf_deepspeed_config
+
+    plugin = getattr(acc.state, "deepspeed_plugin", None)
+    registered = getattr(plugin, "dschf", None)
+    unset_hf_deepspeed_config()
+    try:
+        yield
+    finally:
+        if registered is not None:
+            set_hf_deepspeed_config(registered)
+
+
 def _save_model(acc, model, tok, cfg: TrainConfig, out_dir: Path | None, merge_via_reload: bool = False) -> None:
     """safetensors + tokenizer + hyperparameters.yaml; every process joins (ZeRO-3 gathers), the main one writes.
 
@@ -576,7 +592,8 @@ def _save_model(acc, model, tok, cfg: TrainConfig, out_dir: Path | None, merge_v
 
         adapter = out_dir / "adapter.tmp"
         unwrapped.save_pretrained(adapter, safe_serialization=True, **kwargs)
-        merged = load_weights(cfg.model_path, [*cfg.base_adapters, str(adapter)], dtype=torch.float32)
+        with _loading_alone(acc):
+            merged = load_weights(cfg.model_path, [*cfg.base_adapters, str(adapter)], dtype=torch.float32)
         shutil.rmtree(adapter)
         unwrapped, kwargs = merged, {}
     elif cfg.lora and cfg.lora.merge:

@@ -75,6 +75,10 @@ class Zero3Shards:
     def span(self, param) -> tuple[int, int]:
         """(offset of this process's shard in the flattened parameter, number of real entries in it)."""
         group = getattr(param, "ds_process_group", None)
+        if self._dist.is_initialized() and self._dist.get_world_size(group=group) != self._dist.get_world_size():
+            # R's sums run over all processes: each entry must live in exactly one of them
+            raise SnapError("the regularizers need ZeRO-3 to partition over all processes (not MiCS / ZeRO++ "
+                            "hpZ sub-groups); use the zero3 preset, or --reg none")
         rank = self._dist.get_rank(group=group) if self._dist.is_initialized() else 0
         size = param.partition_numel()
         offset = rank * size
