@@ -40,6 +40,7 @@ ALIASES: dict[str, ModelAlias] = {
     ),
 }
 
+ADAPTER_CONFIG = "adapter_config.json"  # what makes a directory a PEFT (LoRA) adapter
 EMBEDDER_ALIASES = {"minilm": "sentence-transformers/all-MiniLM-L6-v2"}
 GENERIC_DEFAULTS: dict[str, Any] = {"lr": 2e-5}
 
@@ -138,9 +139,6 @@ def _from_artifact(art, name: str, ws=None) -> ResolvedModel:
         root = recorded.get("path") or _adapter_base(model_dir)
     _check_base(art.ref, root, recorded.get("sha256"))
     return ResolvedModel(name, str(model_dir), "artifact", alias, base=root, adapters=(*chain, str(model_dir)))
-
-
-ADAPTER_CONFIG = "adapter_config.json"
 
 
 def _adapter_base(adapter_dir: Path) -> str:
