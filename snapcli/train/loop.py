@@ -426,7 +426,8 @@ def train(
             snap_to_init_dtype([getattr(p, "ds_tensor", p) for _, p in named], init_dtype)
         status(f"preparing the {spec.name} regularizer")
         examples = ({k: v.to(acc.device) for k, v in collate([e], pad_id).items()} for e in r_ex)
-        with _whole_parameters(model):
+        # an estimate from retain examples runs forward/backward passes: under ZeRO-3 on the whole model, once
+        with _whole_parameters(model) if reg_cls.needs_retain else contextlib.nullcontext():
             state = reg_cls.estimate(model, named, examples, lambda m, b: sequence_nll(m, b).mean(), init_dtype,
                                      options)
 
