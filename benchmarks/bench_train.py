@@ -57,8 +57,8 @@ class OptOutSW:
     def __call__(self, step: int) -> torch.Tensor:
         total = None
         for t in self.targets:
-            w = t.current().float()
-            w0 = t.init.float()
+            w = t.current().float().view(t.shape)
+            w0 = t.init.float().view(t.shape)
             if w.dim() == 1:
                 w, w0 = w[:, None], w0[:, None]
             u = torch.randn(w.shape[1], self.k)  # CPU
@@ -82,6 +82,7 @@ def _make_reg(name: str, model, projections: int, micro):
 
     if name == "none":
         return REGULARIZERS["none"]([]), 0.0
+    cls = REGULARIZERS[name] if name != "optout" else None
     named = select_params(model, None)
     snap_to_init_dtype([p for _, p in named], torch.bfloat16)
     targets = make_targets(named, torch.bfloat16)
@@ -93,7 +94,8 @@ def _make_reg(name: str, model, projections: int, micro):
         singles = [{k: v[i:i + 1] for k, v in micro[0].items()} for i in range(min(8, len(micro[0]["input_ids"])))]
         fisher = estimate_fisher(model, named, singles, lambda m, b: sequence_nll(m, b).mean(), torch.bfloat16)
         est = time.perf_counter() - t0
-    return REGULARIZERS[name](targets, projections=projections, fisher=fisher), est
+    options = cls.Options(projections=projections) if name == "wasserstein" else None
+    return cls(targets, options, state=fisher), est
 
 
 def _step(model, opt, micro, reg, lam: float, step: int) -> float:

@@ -9,6 +9,8 @@ against its baseline in the same process (or, for peak memory, in sibling proces
   filter               seconds for 10,000 questions; blocked dedup vs the naive loop (benchmarks/bench_filter.py)
   judge                responses/s of each refusal judge, on the curated set's refusals and answers
   peak memory          each regularizer relative to none (bench_train.py's per-regularizer subprocesses)
+  zero3                ZeRO-3 vs ZeRO-2 step time per regularizer, 2 processes of `tiny` (benchmarks/bench_zero3.py;
+                       --full: every regularizer and 5 steps)
 
 The defaults keep the whole run to a few minutes on 2 CPU cores; `--full` uses the sub-benchmarks' own,
 bigger defaults (the paper's batch of 8 x 4, 24 prompts x 48 tokens), and each size has its own flag.
@@ -32,7 +34,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-PARTS = ["train", "generation", "filter", "judge"]
+PARTS = ["train", "generation", "filter", "judge", "zero3"]
 
 
 def _json_of(main, argv: list[str]) -> dict:
@@ -99,6 +101,13 @@ def bench_judge(args) -> dict:
     return out
 
 
+def bench_zero3(args) -> dict:
+    import bench_zero3 as bz
+
+    regs = "none,wasserstein,euclidean,fisher" if args.full else "none,wasserstein"
+    return _json_of(bz.main, ["--model", "tiny", "--steps", "5" if args.full else "3", "--regs", regs])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--full", action="store_true", help="the sub-benchmarks' bigger default sizes")
@@ -125,7 +134,7 @@ def main() -> None:
     raw: dict = {}
     seconds: dict = {}
     for part, fn in (("train", bench_train), ("generation", bench_generation), ("filter", bench_filter),
-                     ("judge", bench_judge)):
+                     ("judge", bench_judge), ("zero3", bench_zero3)):
         if part in skip:
             continue
         t0 = time.perf_counter()
@@ -161,6 +170,8 @@ def main() -> None:
     if "judge" in raw:
         ratios["judge_responses_per_s"] = {k: v["responses_per_s"] for k, v in raw["judge"].items()
                                            if isinstance(v, dict)}
+    if "zero3" in raw:
+        ratios["train_step_zero3_vs_zero2"] = raw["zero3"].get("zero3_vs_zero2")
     doc = {
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),

@@ -36,7 +36,8 @@ def _train(ws, forget, retain, reg: str = "wasserstein", steps: int = 4, **kw):
     """The train stage driven from Python: a spec (the same one `snap train` builds from its flags) and a run."""
     spec = TrainSpec.build({"from": [str(forget)], "retain": [str(retain)], "model": "tiny", "max_steps": steps,
                             "lr": 3e-3, "batch_size": 2, "grad_accum": 2, "max_length": 48, "reg": reg,
-                            "lambda": kw.pop("lam", 0.1), "projections": 16, **kw})
+                            "lambda": kw.pop("lam", 0.1), **({"projections": 16} if reg == "wasserstein" else {}),
+                            **kw})
     return run_stage(ws, get("train"), spec)[0]
 
 
@@ -148,7 +149,7 @@ def test_default_retain_general_no_retain_batch_sequential_and_seeds(tiny_model_
     r = cli("train", *FAST, *steps, "--from", f2.ref, "--retain-from", "both")
     assert r.exit_code == 2 and "general" in r.stderr  # f2's augment has no general table
 
-    r = cli("--json", "train", *FAST, *steps, "--from", f1.ref, "--no-retain", "--reg", "none")
+    r = cli("--json", "train", *FAST, "--max-steps", "1", "--from", f1.ref, "--no-retain", "--reg", "none")
     assert r.exit_code == 0, r.output
     assert (ws.resolve(json.loads(r.stdout)["ref"]).read_df("metrics")["loss_r"] == 0).all()
 
@@ -190,6 +191,10 @@ def test_bad_input_exits_2(tiny_model_dir, ws, cli, tmp_path, data):
         "no usable split=train rows": ["--from", str(evals), "--retain", str(retain)],
         "unknown model": [*ok, "--model", "no-such-model"],
         "--reg must be one of wasserstein, euclidean, fisher, none": [*ok, "--reg", "l2"],
+        "--projections is an option of --reg wasserstein, not of --reg euclidean": [*ok, "--reg", "euclidean",
+                                                                                     "--projections", "8"],
+        "--reg fisher needs retain data": ["--from", str(forget), "--no-retain", "--reg", "fisher",
+                                           "--max-steps", "1"],
         "--lambda must be": [*ok, "--lambda", "-0.5"],
         "not a train artifact": [*ok, "--base", f.ref],
         "no augment artifact was made": ["--from", f.ref],

@@ -72,3 +72,27 @@ def write_pair(dirpath: Path, n_forget: int = 40, n_retain: int = 40) -> tuple[P
     forget_rows(n_forget).to_parquet(f, index=False)
     retain_rows(n_retain).to_parquet(r, index=False)
     return f, r
+
+
+def register_data(ws, n_forget: int = 8, n_retain: int = 8):
+    """A filter artifact (forget: train + eval rows) and an augment artifact made from it (retain and general,
+    train + eval rows), so `snap train --from REF` finds its retain data and `snap eval` all three sets."""
+    import tempfile
+
+    forget = forget_rows(n_forget)
+    forget = pd.concat([forget, forget.head(2).assign(split="eval", question=lambda d: "Remind me: " + d.question)],
+                       ignore_index=True)
+    retain = retain_rows(n_retain)
+    retain_eval = retain.head(2).assign(split="eval", question=lambda d: "Again: " + d.question)
+    general = retain_rows(4).drop(columns=["entity", "subject"]).assign(split="eval", category="open_qa")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "forget.parquet"
+        forget.to_parquet(path, index=False)
+        flt = ws.import_table(path, "filter", "forget")
+
+    def write(w):
+        w.write_table("retain", pd.concat([retain, retain_eval], ignore_index=True))
+        w.write_table("general", general)
+
+    aug = ws.run_stage("augment", params={"hand": True}, inputs={"from": flt}, fn=write)
+    return flt, aug

@@ -175,6 +175,7 @@ COMMAND_MODULES = [
     "snapcli.cli.report",
     "snapcli.cli.run",
     "snapcli.cli.chat",
+    "snapcli.cli.export",
     "snapcli.cli.examples_cmd",
     "snapcli.cli.store_cmds",
     "snapcli.cli.models_cmds",

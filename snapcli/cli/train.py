@@ -19,13 +19,13 @@ from snapcli.stages.train import TrainSpec
 
 def handle(spec: TrainSpec, *, config: str | None = None, force: bool = False, dry_run: bool = False) -> None:
     from snapcli.train import launch
-    from snapcli.train.regularizers import ZERO3_SUPPORT
+    from snapcli.train.regularizers import get_regularizer
 
     st = state()
     if spec.accelerate_config and not launch.launched() and not dry_run:
         cfg_path = launch.preset_path(spec.accelerate_config)
-        if launch.preset_zero_stage(cfg_path) == 3 and not ZERO3_SUPPORT[spec.reg]:
-            raise SnapError(f"--reg {spec.reg} does not run under ZeRO-3 (use the zero2 preset, or --reg none)")
+        if launch.preset_zero_stage(cfg_path) == 3 and not get_regularizer(spec.reg).zero3:
+            raise SnapError(f"--reg {spec.reg} does not run under ZeRO-3 (use the zero2 preset)")
         args = launch.child_args(sys.argv[1:], st.workspace, st.json, st.quiet)
         log(f"launching {spec.num_processes} process(es) with accelerate ({cfg_path.name})")
         rc = launch.relaunch(cfg_path, spec.num_processes, args)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -158,12 +159,26 @@ def _local_load_error(rm: ResolvedModel, what: str, e: Exception) -> SnapError:
                      f"{' '.join(str(e).split())[:300]}")
 
 
+def _tokenizer_source(rm: ResolvedModel) -> ResolvedModel:
+    """An adapter dir written by snap holds the tokenizer; a bare PEFT adapter dir may not: use its base then."""
+    from pathlib import Path
+
+    if rm.adapters and rm.base and not (Path(rm.path_or_id) / "tokenizer_config.json").exists():
+        return ResolvedModel(rm.base, rm.base, "local" if Path(rm.base).exists() else "hub")
+    return rm
+
+
 def load_tokenizer(name: str, ws=None, trust_remote_code: bool = False):
+    return tokenizer_for(resolve_model(name, ws), trust_remote_code)
+
+
+def tokenizer_for(rm: ResolvedModel, trust_remote_code: bool = False):
+    """The tokenizer of a resolved model (an adapter's own copy, else its base's); pad token set."""
     from transformers import AutoTokenizer
 
     quiet_transformers()
-    rm = resolve_model(name, ws)
-    if rm.kind in ("local", "artifact"):
+    rm = _tokenizer_source(rm)
+    if rm.kind in ("local", "artifact") and not rm.adapters:
         check_model_dir(rm.path_or_id)
     trust_remote_code = trust_remote_code_requested(trust_remote_code)
     try:
@@ -181,6 +196,50 @@ def load_tokenizer(name: str, ws=None, trust_remote_code: bool = False):
     return tok
 
 
+def load_weights(
+    path_or_id: str,
+    adapters: Sequence[str] = (),
+    *,
+    dtype: Any = None,
+    trust_remote_code: bool = False,
+    **kwargs: Any,
+):
+    """AutoModelForCausalLM from a directory or hub id, then each PEFT adapter of `adapters` applied and merged
+    in order (peft's PeftModel.from_pretrained + merge_and_unload), so the result is a plain transformers model
+    whatever the chain. `dtype` is a torch dtype (None: transformers' default). Offline hub ids read the local
+    cache only; a missing or unreadable model is a SnapError."""
+    from pathlib import Path
+
+    from transformers import AutoModelForCausalLM
+
+    quiet_transformers()
+    rm = ResolvedModel(path_or_id, path_or_id, "local" if Path(path_or_id).exists() else "hub")
+    trust_remote_code = trust_remote_code_requested(trust_remote_code)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            path_or_id, dtype=dtype, trust_remote_code=trust_remote_code, **_hub_kwargs(rm), **kwargs
+        )
+    except OSError as e:
+        if rm.kind == "hub":
+            raise _offline_error(rm, e) from None
+        raise SnapError(f"cannot load model from {path_or_id}: {' '.join(str(e).split())[:300]}") from None
+    for adapter in adapters:
+        import warnings
+
+        from peft import PeftModel
+
+        try:
+            with warnings.catch_warnings():  # peft calls transformers' deprecated is_gradient_checkpointing
+                warnings.simplefilter("ignore", FutureWarning)
+                model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+        except (OSError, ValueError, KeyError, RuntimeError) as e:
+            raise SnapError(f"cannot apply the LoRA adapter {adapter} to {path_or_id}: "
+                            f"{' '.join(str(e).split())[:300]}") from None
+    if adapters:  # peft froze the base weights; a merged model is a model like any other (trainable)
+        model.requires_grad_(True)
+    return model
+
+
 def load_causal_lm(
     name: str,
     ws=None,
@@ -189,18 +248,15 @@ def load_causal_lm(
     trust_remote_code: bool = False,
     **kwargs: Any,
 ):
-    """(model, tokenizer) for an alias, hub id, local dir or train artifact ref; eval mode, on `device`."""
-    from transformers import AutoModelForCausalLM
-
+    """(model, tokenizer) for an alias, hub id, local dir or train artifact ref (a full model, or a LoRA adapter
+    loaded on its recorded base and merged); eval mode, on `device`."""
     rm = resolve_model(name, ws)
-    trust_remote_code = trust_remote_code_requested(trust_remote_code)
     dev = pick_device(device)
     torch_dtype = pick_dtype(dtype, dev)
-    tok = load_tokenizer(name, ws, trust_remote_code)
+    tok = tokenizer_for(rm, trust_remote_code)
     try:
-        model = AutoModelForCausalLM.from_pretrained(
-            rm.path_or_id, dtype=torch_dtype, trust_remote_code=trust_remote_code, **_hub_kwargs(rm), **kwargs
-        )
+        model = load_weights(rm.weights_path, rm.adapters, dtype=torch_dtype, trust_remote_code=trust_remote_code,
+                             **kwargs)
     except OSError as e:
         if rm.kind == "hub":
             raise _offline_error(rm, e) from None

@@ -40,16 +40,33 @@ ALIASES: dict[str, ModelAlias] = {
     ),
 }
 
+ADAPTER_CONFIG = "adapter_config.json"  # what makes a directory a PEFT (LoRA) adapter
 EMBEDDER_ALIASES = {"minilm": "sentence-transformers/all-MiniLM-L6-v2"}
 GENERIC_DEFAULTS: dict[str, Any] = {"lr": 2e-5}
 
 
 @dataclass(frozen=True)
 class ResolvedModel:
+    """A model name made concrete. `path_or_id` identifies the model (its directory or hub id; for a LoRA adapter
+    the adapter's own directory, which also holds the tokenizer). For adapters, `base` is the full model the
+    adapters apply to (a directory or hub id) and `adapters` the adapter directories applied in order, each
+    merged into the weights before the next one (a sequential-unlearning chain); the last one is this model's."""
+
     name: str
     path_or_id: str
     kind: str  # embedded | hub | local | artifact | random
     alias: str | None = None
+    base: str | None = None
+    adapters: tuple[str, ...] = ()
+
+    @property
+    def is_adapter(self) -> bool:
+        return bool(self.adapters)
+
+    @property
+    def weights_path(self) -> str:
+        """Where the full weights load from (the base model for adapters)."""
+        return self.base if self.adapters and self.base else self.path_or_id
 
 
 def snap_home() -> Path:
@@ -72,16 +89,20 @@ def resolve_model(name: str, ws=None) -> ResolvedModel:
         return ResolvedModel(name, a.hf_id, "hub", name)
     if "@" in name and ws is not None and not os.path.exists(name):
         art = ws.resolve(name)
-        return _from_artifact(art, name)
+        return _from_artifact(art, name, ws)
     p = Path(name).expanduser()
     if p.exists():
         if (p / "manifest.json").exists() and ws is not None:
-            return _from_artifact(ws.resolve(str(p)), name)
+            return _from_artifact(ws.resolve(str(p)), name, ws)
         if p.is_dir() and (p / "config.json").exists():
             return ResolvedModel(name, str(p), "local")
+        if p.is_dir() and (p / ADAPTER_CONFIG).exists():
+            if (p.parent / "manifest.json").exists() and ws is not None:  # the model/ dir of a train artifact
+                return _from_artifact(ws.resolve(str(p.parent)), name, ws)
+            return _plain_adapter(name, p, ws)
         if p.is_dir() and (p / "model" / "config.json").exists():
             return ResolvedModel(name, str(p / "model"), "local")
-        raise SnapError(f"{p} is not a model directory (no config.json)")
+        raise SnapError(f"{p} is not a model directory (no config.json or {ADAPTER_CONFIG})")
     if re.fullmatch(r"[\w.\-]+/[\w.\-]+", name):
         return ResolvedModel(name, name, "hub")
     raise SnapError(
@@ -90,14 +111,68 @@ def resolve_model(name: str, ws=None) -> ResolvedModel:
     )
 
 
-def _from_artifact(art, name: str) -> ResolvedModel:
+def _from_artifact(art, name: str, ws=None) -> ResolvedModel:
+    """A train artifact: its full model, or its LoRA adapter on the base model recorded in its manifest (checked
+    against the recorded content hash of the base's weights: a changed or missing base is a SnapError)."""
     if art.stage != "train":
         raise SnapError(f"{art.ref} is a '{art.stage}' artifact, not a trained model (expected train@...)")
     model_dir = art.path / "model"
-    if not (model_dir / "config.json").exists():
+    params = art.manifest.get("params", {})
+    base = params.get("model")
+    alias = base if base in ALIASES else None
+    if (model_dir / "config.json").exists():
+        return ResolvedModel(name, str(model_dir), "artifact", alias)
+    if not (model_dir / ADAPTER_CONFIG).exists():
         raise SnapError(f"{art.ref} holds no model/ directory")
-    base = art.manifest.get("params", {}).get("model")
-    return ResolvedModel(name, str(model_dir), "artifact", base if base in ALIASES else None)
+    recorded = params.get("base_weights") or {}
+    chain: tuple[str, ...] = ()
+    parent = (art.manifest.get("inputs") or {}).get("base")
+    if parent and parent.get("stage") == "train" and parent.get("version") and ws is not None:
+        try:
+            p_art = ws.load("train", parent["version"])
+        except (OSError, KeyError, ValueError):
+            raise SnapError(f"{art.ref} is a LoRA adapter trained on {parent.get('ref')}, which is missing "
+                            "from the workspace") from None
+        prm = _from_artifact(p_art, p_art.ref, ws)
+        root, chain = prm.weights_path, prm.adapters
+    else:
+        root = recorded.get("path") or _adapter_base(model_dir)
+    _check_base(art.ref, root, recorded.get("sha256"))
+    return ResolvedModel(name, str(model_dir), "artifact", alias, base=root, adapters=(*chain, str(model_dir)))
+
+
+def _adapter_base(adapter_dir: Path) -> str:
+    import json
+
+    try:
+        base = json.loads((adapter_dir / ADAPTER_CONFIG).read_text()).get("base_model_name_or_path")
+    except (OSError, ValueError):
+        base = None
+    if not base:
+        raise SnapError(f"{adapter_dir}/{ADAPTER_CONFIG} names no base model (base_model_name_or_path)")
+    return str(base)
+
+
+def _plain_adapter(name: str, adapter_dir: Path, ws=None) -> ResolvedModel:
+    """A PEFT adapter directory outside a workspace: its adapter_config.json names the base model."""
+    base = _adapter_base(adapter_dir)
+    brm = resolve_model(base, ws)
+    return ResolvedModel(name, str(adapter_dir), "local", brm.alias, base=brm.weights_path,
+                         adapters=(*brm.adapters, str(adapter_dir)))
+
+
+def _check_base(ref: str, root: str, recorded: str | None) -> None:
+    from snapcli.models.weights import local_model_dir, weights_sha256
+
+    if Path(root).is_absolute() and not Path(root).exists():
+        raise SnapError(f"{ref} is a LoRA adapter on {root}, which no longer exists: restore that model "
+                        "directory, or retrain")
+    if not recorded or local_model_dir(root) is None:
+        return
+    now = weights_sha256(root)
+    if now != recorded:
+        raise SnapError(f"{ref} is a LoRA adapter on {root}, whose weights changed since training (content hash "
+                        f"{recorded[:12]} recorded, {(now or 'none')[:12]} now): restore that model, or retrain")
 
 
 def model_defaults(name: str) -> dict[str, Any]:

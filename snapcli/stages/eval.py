@@ -90,7 +90,9 @@ def method_label(art: Artifact) -> str:
     p = art.manifest.get("params", {})
     reg = p.get("reg")
     reg_name = (reg.get("name") if isinstance(reg, dict) else reg) or p.get("method") or "train"
-    name = {"wasserstein": "snap", "none": "snap - wasserstein reg."}.get(str(reg_name), str(reg_name))
+    from snapcli.train.regularizers import regularizer_label
+
+    name = regularizer_label(str(reg_name))
     if p.get("no_retain"):
         name += " - hard retain"
     elif p.get("retain_from") == "general":

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Literal
 
 import pandas as pd
-from pydantic import AfterValidator, NonNegativeInt
+from pydantic import AfterValidator, NonNegativeInt, create_model
 
 from snapcli.errors import SnapError
 from snapcli.stages.base import Context, Plan, StageDef
@@ -23,7 +23,7 @@ from snapcli.store import Artifact, StageWriter, Workspace
 from snapcli.store.schema import register_table_schema
 from snapcli.train.data import REQUIRED, train_rows
 from snapcli.train.loop import METRIC_COLUMNS, LoraSpec, TrainConfig, train
-from snapcli.train.regularizers import RegSpec
+from snapcli.train.regularizers import RegSpec, regularizer_option_fields
 
 STAGE = "train"
 DEFAULT_MODEL = "smollm2"
@@ -41,7 +41,7 @@ Regularizer = Annotated[str, AfterValidator(check_regularizer)]
 register_table_schema(STAGE, "metrics", METRIC_COLUMNS)
 
 
-class TrainSpec(StageSpec):
+class _TrainSpec(StageSpec):
     """Train the SNAP objective L_f + L_r + lambda * R(theta, theta_init); writes train/vN (model + metrics)."""
 
     stage: ClassVar[str] = "train"
@@ -60,15 +60,13 @@ class TrainSpec(StageSpec):
     model: str | None = option(None, "Model alias (smollm2, tiny, llama2, mistral), local dir or hub id "
                                f"(default: {DEFAULT_MODEL}, or the --base artifact's model).", short="-m", top="model")
     # the objective
-    reg: Regularizer = option("wasserstein", "Regularizer: wasserstein, euclidean, fisher, none.")
+    reg: Regularizer = option("wasserstein", "Regularizer: one of snapcli.train.regularizers (wasserstein, "
+                              "euclidean, fisher, none); its own options follow.")
     lam: float = option(0.1, "Regularization strength lambda.", alias="lambda", ge=0)
-    projections: int = option(64, "Random directions per tensor per step (SW).", ge=1)
-    p: float = option(2.0, "Order p of the sliced Wasserstein distance.", ge=1)
     reg_params: Regex = option(None, "Regex: only regularize matching parameter names (default: all "
                                     "trainable).")
     init_dtype: Literal["bf16", "fp32"] = option("bf16", "Storage of theta_init (and Fisher): bf16 (2 B/param) or "
                                                  "fp32 (4 B/param, exact).")
-    fisher_samples: int = option(64, "Retain examples used to estimate the Fisher.", ge=1)
     # optimization
     epochs: float = option(3.0, "Passes over the forget set.", gt=0)
     max_steps: int | None = option(None, "Optimizer steps (overrides --epochs).", ge=1)
@@ -104,6 +102,13 @@ class TrainSpec(StageSpec):
     def check(self) -> None:
         if self.no_retain and self.retain:
             raise SnapError("--no-retain and --retain cannot be used together")
+        self.reg_spec()  # an option of another regularizer, or a bad value, fails here (before any relaunch)
+
+    def reg_spec(self) -> RegSpec:
+        """The regularizer part: R, lambda, which weights, and R's own options (given ones only; the class fills
+        its defaults and validates them)."""
+        flat = {k: getattr(self, k) for k in regularizer_option_fields()}
+        return RegSpec.from_flat(self.reg, self.lam, self.reg_params, self.init_dtype, **flat)
 
     def model_name(self, ws: Workspace | None = None) -> str:
         """The model trained: --model, else the --base artifact's model, else the default."""
@@ -125,12 +130,29 @@ class TrainSpec(StageSpec):
             batch_size=self.batch_size, grad_accum=self.grad_accum, weight_decay=self.weight_decay,
             warmup_ratio=self.warmup_ratio, scheduler=self.scheduler, max_grad_norm=self.max_grad_norm,
             max_length=self.max_length, loss_on=self.loss_on, seed=self.seed, bf16=self.bf16,
-            gradient_checkpointing=self.gradient_checkpointing, fisher_samples=self.fisher_samples,
-            reg=RegSpec(name=self.reg, lam=self.lam, projections=self.projections, p=self.p, params=self.reg_params,
-                        init_dtype=self.init_dtype),
+            gradient_checkpointing=self.gradient_checkpointing, reg=self.reg_spec(),
             lora=LoraSpec(r=self.lora_r, alpha=self.lora_alpha, targets=list(self.lora_targets),
                           merge=self.merge_lora) if self.lora else None,
         )
+
+
+def _regularizer_fields() -> dict[str, Any]:
+    """Each registered regularizer's own options as optional TrainSpec fields (--projections, --p,
+    --fisher-samples, ...): declared once, in the regularizer's class; None = that class's default."""
+    fields: dict[str, Any] = {}
+    for name, (owner, info, annotation) in regularizer_option_fields().items():
+        typed = Annotated[(annotation, *info.metadata)] if info.metadata else annotation
+        fields[name] = (typed | None, option(None, f"{info.description or name} (--reg {owner}; default: "
+                                                   f"{info.default}).", metavar=_metavar_of(annotation)))
+    return fields
+
+
+def _metavar_of(annotation: Any) -> str:
+    return {int: "INTEGER", float: "NUMBER"}.get(annotation, "TEXT")
+
+
+TrainSpec = create_model("TrainSpec", __base__=_TrainSpec, __module__=__name__, **_regularizer_fields())
+TrainSpec.__doc__ = _TrainSpec.__doc__
 
 
 def expand(spec: TrainSpec) -> list[TrainSpec]:
@@ -146,6 +168,8 @@ class Loaded:
     retain: pd.DataFrame | None
     inputs: dict[str, Artifact]
     model_path: str
+    adapters: list[str] = field(default_factory=list)  # LoRA adapters merged into model_path first (in order)
+    base_weights: dict[str, Any] = field(default_factory=dict)  # what the run starts from, by content hash
 
 
 def _train_columns(df: pd.DataFrame) -> list[str]:
@@ -160,6 +184,7 @@ def _name(prefix: str, i: int) -> str:
 def load_inputs(ws: Workspace, spec: TrainSpec, model: str) -> Loaded:
     """Resolve refs, check stages and columns, keep split=train rows; every problem is a one-line SnapError."""
     from snapcli.models import load_tokenizer, resolve_model
+    from snapcli.models.weights import weights_sha256
 
     if not spec.from_ or (spec.from_ == ["filter@latest"] and ws.latest("filter") is None):
         raise SnapError("no forget data: run `snap filter` first, or pass --from filter@vN (or a Parquet path)")
@@ -211,14 +236,19 @@ def load_inputs(ws: Workspace, spec: TrainSpec, model: str) -> Loaded:
         if base.stage != STAGE:
             raise SnapError(f"--base {spec.base} is {'a plain path' if base.is_plain else repr(base.stage)} "
                             "artifact, not a train artifact (use train@vN)")
-        if not (base.path / "model" / "config.json").exists():
-            raise SnapError(f"--base {base.ref} holds no model/ directory")
+        rm = resolve_model(base.ref, ws)  # a full model, or a LoRA adapter on its recorded (hash-checked) base
         inputs["base"] = base
-        model_path = str(base.path / "model")
     else:
-        model_path = resolve_model(model, ws).path_or_id
-        load_tokenizer(model, ws)  # a hub id that is not available offline fails here, with exit 2
-    return Loaded(forget, retain, inputs, model_path)
+        rm = resolve_model(model, ws)
+        if rm.kind == "artifact":  # --model train@vN starts from that model, like --base
+            inputs["base"] = ws.resolve(model)
+        else:
+            load_tokenizer(model, ws)  # a hub id that is not available offline fails here, with exit 2
+    # Sequential unlearning on an adapter merges the adapter chain into its base first (docs/train.md).
+    model_path, adapters = rm.weights_path, list(rm.adapters)
+    base_weights = {"path": model_path, "sha256": weights_sha256(model_path),
+                    "adapters": [weights_sha256(a) for a in adapters]}
+    return Loaded(forget, retain, inputs, model_path, adapters, base_weights)
 
 
 def plan(ws: Workspace, spec: TrainSpec) -> Plan:
@@ -227,9 +257,11 @@ def plan(ws: Workspace, spec: TrainSpec) -> Plan:
     loaded = load_inputs(ws, spec, model)
     cfg = spec.loop_config(model)
     cfg.model_path = loaded.model_path
+    cfg.base_adapters = loaded.adapters
     cfg.check()
     params: dict[str, Any] = {**cfg.to_params(), "retain_from": None if spec.no_retain else spec.retain_from,
-                              "no_retain": spec.no_retain, "processes": int(os.environ.get("WORLD_SIZE", "1"))}
+                              "no_retain": spec.no_retain, "processes": int(os.environ.get("WORLD_SIZE", "1")),
+                              "base_weights": loaded.base_weights}
     return Plan(params, loaded.inputs, spec.seed, {"loaded": loaded, "cfg": cfg})
 
 

@@ -8,6 +8,7 @@ stopped: weights, optimizer, scheduler, RNG states and the step counter; the dat
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -15,7 +16,7 @@ import random
 import resource
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,15 +27,14 @@ import torch
 from snapcli.errors import RunFailed, SnapError
 from snapcli.train.data import IGNORE, PairedOrder, collate, encode_all
 from snapcli.train.regularizers import (
-    ZERO3_SUPPORT,
     RegSpec,
+    Regularizer,
     Target,
-    estimate_fisher,
-    get_regularizer,
     make_targets,
     select_params,
     snap_to_init_dtype,
 )
+from snapcli.train.targets import Zero3Shards, lora_targets, zero3_lora_targets, zero3_targets
 
 CKPT_PREFIX = "step-"
 METRIC_COLUMNS = ["step", "epoch", "loss", "loss_f", "loss_r", "reg", "lr", "tokens_per_s", "step_seconds",
@@ -52,11 +52,16 @@ class LoraSpec:
 
 @dataclass
 class TrainConfig:
-    """Everything that determines the trained weights (it becomes the stage's params and hyperparameters.yaml)."""
+    """Everything that determines the trained weights (it becomes the stage's params and hyperparameters.yaml).
+
+    `model_path` (a directory or hub id) and `base_adapters` (LoRA adapter directories merged into it first, for
+    sequential unlearning on top of an adapter) say where the starting weights load from; they are not params:
+    the stage records the content hash of those weights instead."""
 
     model: str
     model_path: str
     reg: RegSpec = field(default_factory=RegSpec)
+    base_adapters: list[str] = field(default_factory=list)
     epochs: float = 3.0
     max_steps: int | None = None
     lr: float = 5e-5
@@ -72,14 +77,17 @@ class TrainConfig:
     bf16: bool = False
     gradient_checkpointing: bool = False
     lora: LoraSpec | None = None
-    fisher_samples: int = 64
+
+    def __post_init__(self) -> None:
+        if isinstance(self.reg, dict):
+            self.reg = RegSpec(**self.reg)
 
     def check(self) -> None:
         self.reg.check()
         if self.loss_on not in ("response", "all"):
             raise SnapError(f"--loss-on must be response or all (got {self.loss_on})")
         for name, v in (("--batch-size", self.batch_size), ("--grad-accum", self.grad_accum),
-                        ("--max-length", self.max_length), ("--fisher-samples", self.fisher_samples)):
+                        ("--max-length", self.max_length)):
             if v < 1:
                 raise SnapError(f"{name} must be >= 1 (got {v})")
         if self.max_steps is not None and self.max_steps < 1:
@@ -100,6 +108,8 @@ class TrainConfig:
     def to_params(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("model_path")
+        d.pop("base_adapters")
+        d["reg"] = self.reg.model_dump()
         return d
 
 
@@ -143,7 +153,10 @@ def _make_accelerator(cfg: TrainConfig, micro: int):
         # torch's AdamW with ZeRO-Offload: DeepSpeed's CPU Adam needs a compiled extension we do not require.
         ds["zero_force_ds_cpu_optimizer"] = False
         return Accelerator(deepspeed_plugin=plugin, mixed_precision=mp, gradient_accumulation_steps=cfg.grad_accum)
-    return Accelerator(mixed_precision=mp, gradient_accumulation_steps=cfg.grad_accum)
+    # Without CUDA, cpu=True makes a multi-process launch (the ddp preset) real DDP over gloo (MULTI_CPU);
+    # otherwise accelerate falls back to DistributedType.NO and every process trains alone.
+    return Accelerator(mixed_precision=mp, gradient_accumulation_steps=cfg.grad_accum,
+                       cpu=not torch.cuda.is_available())
 
 
 def rank_world(acc) -> tuple[int, int]:
@@ -168,27 +181,6 @@ def _is_deepspeed(acc) -> bool:
 
 def _zero_stage(acc) -> int:
     return int(acc.state.deepspeed_plugin.zero_stage) if _is_deepspeed(acc) else 0
-
-
-def _lora_targets(model, pattern: str | None, fisher_names: dict[str, str]) -> list[Target]:
-    """LoRA: regularize the effective weight W0 + s*BA of each adapted module; its init is the frozen W0 itself."""
-    import re
-
-    from peft.tuners.lora import LoraLayer
-
-    rx = re.compile(pattern) if pattern else None
-    out = []
-    for mname, mod in model.named_modules():
-        if isinstance(mod, LoraLayer) and hasattr(mod, "base_layer"):
-            plain = mname.removeprefix("base_model.model.") + ".weight"
-            if rx and not rx.search(plain):
-                continue
-            base = mod.base_layer.weight
-            out.append(Target(plain, (lambda m=mod, w=base: w + m.get_delta_weight("default")), base))
-            fisher_names[plain] = plain
-    if not out:
-        raise SnapError("no LoRA-adapted weight matches --reg-params")
-    return out
 
 
 class Checkpointer:
@@ -263,6 +255,10 @@ class Checkpointer:
                     params[n].copy_(t.to(params[n].device, params[n].dtype))
             optimizer.load_state_dict(torch.load(path / "optimizer.pt", map_location="cpu", weights_only=True))
         scheduler.load_state_dict(state["scheduler"])
+        # The optimizer's groups must run at the restored schedule's rate from the first resumed step, whatever the
+        # optimizer state carried (DeepSpeed's checkpoint holds the groups of its own wrapped optimizer).
+        for group, lr in zip(optimizer.param_groups, scheduler.get_last_lr(), strict=True):
+            group["lr"] = lr
         rng = load_file(path / f"rng-{rank_world(acc)[0]}.safetensors")
         torch.set_rng_state(rng["torch"])
         if torch.cuda.is_available():
@@ -274,6 +270,94 @@ class Checkpointer:
         metrics = pd.read_parquet(path / "metrics.parquet").to_dict("records") if (
             path / "metrics.parquet").exists() else []
         return int(state["step"]), metrics
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups: weight decay on matrices, none on norms/biases. Empty groups are left out (under LoRA every
+    trainable tensor is a matrix): DeepSpeed drops or rewrites groups at prepare(), and an empty one would leave
+    the LR scheduler with more groups than the optimizer has."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in trainable if p.dim() >= 2], "weight_decay": weight_decay},
+              {"params": [p for p in trainable if p.dim() < 2], "weight_decay": 0.0}]
+    return [g for g in groups if g["params"]]
+
+
+def load_start_model(cfg: TrainConfig):
+    """(model, tokenizer) the run starts from: `model_path` in fp32 with `base_adapters` merged in order."""
+    from transformers import AutoTokenizer
+
+    from snapcli.models.loading import hf_load_kwargs, load_weights
+
+    try:
+        tok = AutoTokenizer.from_pretrained(cfg.model_path, **hf_load_kwargs(cfg.model_path))
+    except OSError as e:
+        raise SnapError(f"cannot load model '{cfg.model_path}': {' '.join(str(e).split())[:300]} "
+                        "(offline? pass a local directory with --model)") from None
+    model = load_weights(cfg.model_path, cfg.base_adapters, dtype=torch.float32)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return model, tok
+
+
+class RegHandle:
+    """The regularizer as the loop uses it: built from the spec's class and capabilities, evaluated on whole
+    tensors inside the loss or, under ZeRO-3, on shards with its gradient handed to DeepSpeed."""
+
+    def __init__(self, reg: Regularizer, lam: float, shards: Zero3Shards | None):
+        self.reg, self.lam, self.shards = reg, lam, shards
+
+    def in_loss(self, step: int, device: torch.device, grad_accum: int) -> tuple[torch.Tensor, float]:
+        """(term to add to the last micro-batch's loss, R) on whole tensors. Accelerate and DeepSpeed divide every
+        micro-batch loss by grad_accum, so R is scaled back up to count once per optimizer step."""
+        if self.lam > 0:
+            r = self.reg(step)
+            return self.lam * grad_accum * r.to(device), float(r.detach())
+        with torch.no_grad():
+            return torch.zeros((), device=device), float(self.reg(step))
+
+    def on_shards(self, step: int) -> float:
+        """R on ZeRO-3 shards; adds lam * dR/d(shard) to the partitioned gradients (after backward, before step)."""
+        assert self.shards is not None
+        with torch.set_grad_enabled(self.lam > 0):
+            self.shards.begin()
+            r = self.reg(step)
+            if self.lam > 0:
+                self.shards.backward(self.lam * r)
+        return float(r.detach())
+
+    def value(self, step: int) -> float:
+        """R of the current weights, no gradient (every process must call it under ZeRO-3)."""
+        with torch.no_grad():
+            if self.shards is not None:
+                self.shards.begin()
+            return float(self.reg(step))
+
+
+@contextlib.contextmanager
+def _whole_parameters(model: torch.nn.Module) -> Iterator[None]:
+    """Every parameter whole on this process for the duration (ZeRO-3 partitions them at load time), so a
+    one-time estimate (Fisher) can run plain forward/backward passes before the engine exists. Costs one whole
+    copy of the model per process, once; a no-op when nothing is partitioned."""
+    params = [p for p in model.parameters() if hasattr(p, "ds_id")]
+    if not params:
+        yield
+        return
+    import deepspeed
+
+    with deepspeed.zero.GatheredParameters(params, modifier_rank=None):
+        yield
+
+
+def _deepspeed_backward(acc, loss: torch.Tensor, before_step: Callable[[], None]) -> None:
+    """What accelerate's DeepSpeedEngineWrapper.backward does (engine.backward, then engine.step at the
+    accumulation boundary), with `before_step` in between: the one place the partitioned gradients are complete
+    and not yet applied."""
+    engine = acc.deepspeed_engine_wrapped.engine
+    engine.set_gradient_accumulation_boundary(is_boundary=acc.sync_gradients)
+    engine.backward(loss)
+    if acc.sync_gradients:
+        before_step()
+        engine.step()
 
 
 def train(
@@ -289,33 +373,30 @@ def train(
     on_status: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Train and (on the main process) write `out_dir/model`; returns the summary and the metrics rows."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer, get_scheduler
+    from transformers import get_scheduler
 
-    from snapcli.models.loading import hf_load_kwargs, quiet_transformers
+    from snapcli.models.loading import quiet_transformers
 
     quiet_transformers()
     status = on_status or (lambda _msg: None)
     cfg.check()
+    spec = cfg.reg
+    reg_cls = spec.regularizer
+    options = spec.build_options()
     has_retain = retain is not None and len(retain) > 0
+    if reg_cls.needs_retain and not has_retain:
+        raise SnapError(f"--reg {spec.name} needs retain data (drop --no-retain)")
     micro = cfg.batch_size * (2 if has_retain else 1)
     acc = _make_accelerator(cfg, micro)
     ds = _is_deepspeed(acc)
-    if _zero_stage(acc) == 3 and not ZERO3_SUPPORT[cfg.reg.name]:
-        raise SnapError(f"--reg {cfg.reg.name} needs whole weight tensors and does not run under ZeRO-3 "
-                        "(use the zero2 preset, or --reg none)")
+    zero3 = _zero_stage(acc) == 3
+    if zero3 and not reg_cls.zero3:
+        raise SnapError(f"--reg {spec.name} does not run under ZeRO-3 (use the zero2 preset)")
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
 
     status("loading model")
-    load_kwargs = hf_load_kwargs(cfg.model_path)
-    try:
-        tok = AutoTokenizer.from_pretrained(cfg.model_path, **load_kwargs)
-        model = AutoModelForCausalLM.from_pretrained(cfg.model_path, dtype=torch.float32, **load_kwargs)
-    except OSError as e:
-        raise SnapError(f"cannot load model '{cfg.model_path}': {' '.join(str(e).split())[:300]} "
-                        "(offline? pass a local directory with --model)") from None
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
+    model, tok = load_start_model(cfg)
     model.config.use_cache = False
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -326,27 +407,24 @@ def train(
     r_ex = encode_all(tok, retain, cfg.max_length, cfg.loss_on) if has_retain else []
     pad_id = tok.pad_token_id
 
-    # theta_init, Fisher, targets: all from the weights as loaded, before any update and before a resume.
-    spec = cfg.reg
+    # theta_init and one-time statistics (Fisher) from the weights as loaded, before any update or resume.
     init_dtype = spec.torch_init_dtype
-    fisher = None
-    reg_params = None
-    if spec.name != "none":
-        if cfg.lora:
-            fisher_pattern = spec.params
-            reg_params = [(n, p) for n, p in select_params(model, fisher_pattern)
-                          if any(n.endswith(f"{t}.weight") for t in cfg.lora.targets)]
-        else:
-            reg_params = select_params(model, spec.params)
-        if spec.init_dtype != "fp32" and not cfg.lora:  # under LoRA the frozen base weights are theta_init
-            snap_to_init_dtype([p for _, p in reg_params], init_dtype)
-        if spec.name == "fisher":
-            if not has_retain:
-                raise SnapError("--reg fisher needs retain data (drop --no-retain)")
-            status("estimating Fisher information")
-            examples = r_ex[: cfg.fisher_samples]
-            batches = (({k: v.to(acc.device) for k, v in collate([e], pad_id).items()}) for e in examples)
-            fisher = estimate_fisher(model, reg_params, batches, lambda m, b: sequence_nll(m, b).mean(), init_dtype)
+    named: list[tuple[str, torch.nn.Parameter]] = []
+    state = None
+    if reg_cls.needs_init:
+        named = select_params(model, spec.params)
+        if cfg.lora:  # only the adapted weights move
+            named = [(n, p) for n, p in named if any(n.endswith(f"{t}.weight") for t in cfg.lora.targets)]
+        elif spec.init_dtype != "fp32":  # under LoRA the frozen base weights are theta_init: nothing to round
+            # Under ZeRO-3 transformers loads the model already partitioned (deepspeed.zero.Init): round the
+            # shards, before prepare() copies them into the optimizer's fp32 partitions.
+            snap_to_init_dtype([getattr(p, "ds_tensor", p) for _, p in named], init_dtype)
+        status(f"preparing the {spec.name} regularizer")
+        examples = ({k: v.to(acc.device) for k, v in collate([e], pad_id).items()} for e in r_ex)
+        # an estimate from retain examples runs forward/backward passes: under ZeRO-3 on the whole model, once
+        with _whole_parameters(model) if reg_cls.needs_retain else contextlib.nullcontext():
+            state = reg_cls.estimate(model, named, examples, lambda m, b: sequence_nll(m, b).mean(), init_dtype,
+                                     options)
 
     if cfg.lora:
         from peft import LoraConfig, get_peft_model
@@ -354,32 +432,34 @@ def train(
         model = get_peft_model(model, LoraConfig(
             r=cfg.lora.r, lora_alpha=cfg.lora.alpha, target_modules=cfg.lora.targets,
             lora_dropout=cfg.lora.dropout, task_type="CAUSAL_LM"))
-    targets: list[Target] = []
-    if spec.name != "none":
-        if cfg.lora:
-            targets = _lora_targets(model, spec.params, {})
-        else:
-            targets = make_targets(reg_params, init_dtype)
-    reg_cls = get_regularizer(spec.name)
-    reg = reg_cls(targets, projections=spec.projections, p=spec.p, seed=cfg.seed, fisher=fisher)
-    reg_memory = reg.memory_bytes()
-    if cfg.lora:
-        reg_memory["theta_init_bytes"] = 0  # the frozen base weights are theta_init: no copy
 
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for p in trainable if p.dim() >= 2]
-    no_decay = [p for p in trainable if p.dim() < 2]
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr
-    )
+    optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
+    trainable = [p for g in optimizer.param_groups for p in g["params"]]
     rank, world = rank_world(acc)
     order = PairedOrder(len(f_ex), len(r_ex), cfg.batch_size, cfg.seed, rank, world)
     steps_per_epoch = order.per_epoch / cfg.grad_accum
     total = cfg.max_steps or max(1, math.ceil(cfg.epochs * order.per_epoch / cfg.grad_accum))
+    model, optimizer = acc.prepare(model, optimizer)
+    # The scheduler is built on the *prepared* optimizer, whose parameter groups DeepSpeed may have rewritten.
     scheduler = get_scheduler(cfg.scheduler, optimizer, num_warmup_steps=int(cfg.warmup_ratio * total),
                               num_training_steps=total)
-    model, optimizer = acc.prepare(model, optimizer)
     model.train()
+
+    shards = Zero3Shards() if zero3 and reg_cls.needs_init else None
+    targets: list[Target] = []
+    if reg_cls.needs_init:
+        base_model = acc.unwrap_model(model)
+        if shards is not None:
+            targets = (zero3_lora_targets(base_model, spec.params, shards) if cfg.lora
+                       else zero3_targets(named, init_dtype, shards))
+        else:
+            targets = lora_targets(base_model, spec.params) if cfg.lora else make_targets(named, init_dtype)
+    reg = RegHandle(reg_cls(targets, options, seed=cfg.seed, reduce=shards.reduce if shards else None,
+                            state=state), spec.lam, shards)
+    del state
+    reg_memory = reg.reg.memory_bytes()
+    if cfg.lora:
+        reg_memory["theta_init_bytes"] = 0  # the frozen base weights are theta_init: no copy
 
     ckpt = Checkpointer(ckpt_dir, acc, ds)
     start, metrics = 0, []
@@ -405,6 +485,7 @@ def train(
         epoch = 0
         for a in range(cfg.grad_accum):
             m = step * cfg.grad_accum + a
+            last = a == cfg.grad_accum - 1
             epoch, fi, ri = order.micro(m)
             batch = collate([f_ex[i] for i in fi] + [r_ex[j] for j in ri], pad_id)
             batch = {k: v.to(device) for k, v in batch.items()}
@@ -415,16 +496,16 @@ def train(
                 loss_f = nll[:nb].mean()
                 loss_r = nll[nb:].mean() if ri else torch.zeros((), device=nll.device)
                 loss = loss_f + loss_r
-                if a == cfg.grad_accum - 1 and spec.name != "none":
-                    if spec.lam > 0:
-                        r = reg(step)
-                        # accelerate divides every micro-batch loss by grad_accum; R enters once per step.
-                        loss = loss + spec.lam * cfg.grad_accum * r.to(loss.device)
-                    else:
-                        with torch.no_grad():
-                            r = reg(step)
-                    reg_val = float(r.detach())
-                acc.backward(loss)
+                if shards is None:
+                    if last:
+                        term, reg_val = reg.in_loss(step, loss.device, cfg.grad_accum)
+                        loss = loss + term
+                    acc.backward(loss)
+                else:
+                    box: list[float] = []
+                    _deepspeed_backward(acc, loss, lambda s=step, box=box: box.append(reg.on_shards(s)))
+                    if box:
+                        reg_val = box[0]
                 if acc.sync_gradients and not ds and cfg.max_grad_norm > 0:
                     acc.clip_grad_norm_(trainable, cfg.max_grad_norm)
                 optimizer.step()
@@ -460,17 +541,39 @@ def train(
         "steps": total, "resumed_from_step": resumed_from, "processes": world,
         "deepspeed_zero_stage": _zero_stage(acc) if ds else None,
         "forget_examples": len(f_ex), "retain_examples": len(r_ex),
+        # R between the published weights and theta_init, with the directions of step `steps`
+        "final_reg": reg.value(total),
         "memory": reg_memory, "is_main": rank == 0,
     }
     status("saving model")
-    _save_model(acc, model, tok, cfg, out_dir)
+    _save_model(acc, model, tok, cfg, out_dir, merge_via_reload=zero3)
     acc.wait_for_everyone()
     summary["metrics"] = pd.DataFrame(metrics, columns=METRIC_COLUMNS)
     return summary
 
 
-def _save_model(acc, model, tok, cfg: TrainConfig, out_dir: Path | None) -> None:
-    """safetensors + tokenizer + hyperparameters.yaml; every process joins (ZeRO-3 gathers), the main one writes."""
+@contextlib.contextmanager
+def _loading_alone(acc) -> Iterator[None]:
+    """While a ZeRO-3 config is registered, transformers loads models partitioned across processes (a collective:
+    it would wait forever for the others); a model one process loads alone must load whole."""
+    from transformers.integrations.deepspeed import set_hf_deepspeed_config, unset_hf_deepspeed_config
+
+    plugin = getattr(acc.state, "deepspeed_plugin", None)
+    registered = getattr(plugin, "dschf", None)
+    unset_hf_deepspeed_config()
+    try:
+        yield
+    finally:
+        if registered is not None:
+            set_hf_deepspeed_config(registered)
+
+
+def _save_model(acc, model, tok, cfg: TrainConfig, out_dir: Path | None, merge_via_reload: bool = False) -> None:
+    """safetensors + tokenizer + hyperparameters.yaml; every process joins (ZeRO-3 gathers), the main one writes.
+
+    LoRA without --merge-lora saves the adapter (adapter_config.json names the base model's path). With it the
+    adapter is merged; under ZeRO-3 the in-memory weights are shards, so the adapter is saved first and merged
+    into a fresh copy of the starting weights instead."""
     import yaml
 
     state = acc.get_state_dict(model) if _is_deepspeed(acc) else None
@@ -479,11 +582,19 @@ def _save_model(acc, model, tok, cfg: TrainConfig, out_dir: Path | None) -> None
     target = out_dir / "model"
     target.mkdir(parents=True, exist_ok=True)
     unwrapped = acc.unwrap_model(model)
-    if cfg.lora and cfg.lora.merge:
-        unwrapped = unwrapped.merge_and_unload()
-        state = None
-    unwrapped.config.use_cache = True
     kwargs = {"state_dict": state} if state is not None else {}
+    if cfg.lora and cfg.lora.merge and merge_via_reload:
+        from snapcli.models.loading import load_weights
+
+        adapter = out_dir / "adapter.tmp"
+        unwrapped.save_pretrained(adapter, safe_serialization=True, **kwargs)
+        with _loading_alone(acc):
+            merged = load_weights(cfg.model_path, [*cfg.base_adapters, str(adapter)], dtype=torch.float32)
+        shutil.rmtree(adapter)
+        unwrapped, kwargs = merged, {}
+    elif cfg.lora and cfg.lora.merge:
+        unwrapped, kwargs = unwrapped.merge_and_unload(), {}
+    unwrapped.config.use_cache = True
     unwrapped.save_pretrained(target, safe_serialization=True, **kwargs)
     tok.save_pretrained(target)
     gen = getattr(unwrapped, "generation_config", None)
