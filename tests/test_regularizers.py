@@ -361,17 +361,21 @@ def test_the_loop_trains_a_new_regularizer_without_knowing_it(l1_registered, tin
     sys.path.insert(0, str(Path(__file__).parent))
     from traindata import write_pair
 
-    from snapcli.stages.train import TrainInputs, run_train
-    from snapcli.train.loop import TrainConfig
+    from snapcli.stages import get
+    from snapcli.stages.base import run
+    from snapcli.stages.train import refresh_spec
 
     forget, retain = write_pair(tmp_path / "data", 4, 4)
-    cfg = TrainConfig(model="tiny", model_path="", max_steps=2, lr=3e-3, batch_size=2, grad_accum=1, max_length=32,
-                      reg=RegSpec.from_flat("l1test", lam=0.5, l1_scale=2.0))
-    art = run_train(ws, TrainInputs(forget=[str(forget)], retain=[str(retain)]), cfg)
+    spec_cls = refresh_spec()  # the new class's option is now a TrainSpec field (a --l1-scale flag, a yaml key)
+    assert "l1_scale" in spec_cls.model_fields
+    spec = spec_cls.build({"from": [str(forget)], "retain": [str(retain)], "model": "tiny", "max_steps": 2,
+                           "lr": 3e-3, "batch_size": 2, "grad_accum": 1, "max_length": 32, "reg": "l1test",
+                           "lambda": 0.5, "l1_scale": 2.0})
+    art = run(ws, get("train"), spec)[0]
     m = art.read_df("metrics")
     assert m["reg"].iloc[0] == 0 and m["reg"].iloc[1] > 0
     assert art.manifest["params"]["reg"] == {"name": "l1test", "lam": 0.5, "params": None, "init_dtype": "bf16",
                                              "options": {"l1_scale": 2.0}}
-    from snapcli.stages.evaluate import method_label
+    from snapcli.stages.eval import method_label
 
     assert method_label(art) == "tiny + l1 (test)"

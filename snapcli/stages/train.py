@@ -151,8 +151,23 @@ def _metavar_of(annotation: Any) -> str:
     return {int: "INTEGER", float: "NUMBER"}.get(annotation, "TEXT")
 
 
-TrainSpec = create_model("TrainSpec", __base__=_TrainSpec, __module__=__name__, **_regularizer_fields())
-TrainSpec.__doc__ = _TrainSpec.__doc__
+def make_spec_class() -> type[_TrainSpec]:
+    """TrainSpec: the stage's own options plus every registered regularizer's (snapcli.train.regularizers)."""
+    cls = create_model("TrainSpec", __base__=_TrainSpec, __module__=__name__, **_regularizer_fields())
+    cls.__doc__ = _TrainSpec.__doc__
+    return cls
+
+
+TrainSpec = make_spec_class()
+
+
+def refresh_spec() -> type[_TrainSpec]:
+    """Rebuild TrainSpec after a regularizer was registered at run time (a plugin, a test): its options become
+    `snap train` flags and snap.yaml keys like the shipped ones'. Returns the new class."""
+    global TrainSpec
+    TrainSpec = make_spec_class()
+    DEF.spec = TrainSpec
+    return TrainSpec
 
 
 def expand(spec: TrainSpec) -> list[TrainSpec]:
