@@ -48,8 +48,9 @@ class VLLMBackend(LLMBackend):
         from vllm import LLM
 
         from snapcli.models import resolve_model
+        from snapcli.models.export import standalone_dir
 
-        path = resolve_model(model, self.ws).path_or_id
+        path = standalone_dir(resolve_model(model, self.ws))  # vLLM cannot apply a LoRA chain: a merged copy
         if self._llm is None or self._llm[0] != path:
             self.close()
             self._llm = (path, LLM(model=path, dtype=self.dtype, trust_remote_code=False))
