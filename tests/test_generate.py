@@ -110,11 +110,38 @@ def test_generate_bad_input_exit_2(cli, ws_path, args, msg):
 
 
 def test_unparseable_model_fails_and_publishes_nothing(run_snap, ws_path, tiny_model_dir):
+    """With the bank off and nothing to probe, a writer that writes nothing usable is a failed run (exit 1)."""
     p = run_snap("generate", "--entity", "Ada Lovelace", "--backend", "local", "--question-model", "tiny",
-                 "--categories", "general", "--calls", "1", "--per-call", "2", "--responder", "template")
-    assert p.returncode == 1
-    assert "hf:tiny returned no parseable questions for 'Ada Lovelace'" in p.stderr
+                 "--categories", "general", "--calls", "1", "--per-call", "2", "--responder", "template",
+                 "--no-probe", "--bank-ratio", "0", "--questions", "1", "--derived", "0", "--kind", "person")
+    assert p.returncode == 1, p.stderr
+    assert "no question for 'Ada Lovelace'" in p.stderr and "hf:tiny wrote nothing parseable" in p.stderr
     assert not (ws_path / "generate").exists()
+
+
+def test_default_mix_probe_bank_and_writer(cli, ws_path, tiny_model_dir):
+    """The default sources together (issue 11), on the tiny model: the model is probed (knowledge table), the bank
+    fills the budget, the writer's questions come on top; every row says where it came from; refusals name the
+    target; the kind is recorded with why."""
+    r = cli("--json", "generate", "--entity", "Ada Lovelace", "--model", "tiny", "--question-model", "tiny",
+            "--categories", "general", "--calls", "1", "--per-call", "2", "--questions", "40", "--probe-tokens", "4",
+            "--kind", "person", "--related", "Charles Babbage; Lord Byron", "--k", "3")
+    assert r.exit_code == 0, r.output
+    from snapcli.store import Workspace
+
+    art = Workspace(ws_path).resolve(json.loads(r.stdout)["ref"])
+    q = art.read_df("questions")
+    assert set(q["source"]) <= {"bank", "llm", "model_knowledge"} and (q["source"] == "bank").sum() >= 30
+    bank = q[q["source"] == "bank"]
+    assert bank["category"].notna().all() and bank["frame_id"].notna().all() and bank["facet"].nunique() >= 10
+    assert bank["question"].str.contains("Ada Lovelace|Lovelace").mean() > 0.9
+    assert q["response"].str.len().gt(20).all()
+    know = art.read_df("knowledge")
+    assert len(know) >= 15 and {"question", "base_answer", "facet", "entity"} <= set(know.columns)
+    t = art.read_df("targets").iloc[0]
+    assert t["kind"] == "person" and t["kind_why"] == "given" and t["probed"]
+    rel = art.read_df("related")
+    assert list(rel["name"][:2]) == ["Charles Babbage", "Lord Byron"] and set(rel["source"][:2]) == {"user"}
 
 
 @pytest.mark.slow
@@ -122,7 +149,7 @@ def test_generate_with_embedded_smollm2(cli, ws_path, smollm2_dir, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     # in-process and one request of <= 112 tokens: content matters here, volume does not
     r = cli("--json", "generate", "--entity", "Bill Gates", "--categories", "general", "--calls", "1",
-            "--per-call", "2")
+            "--per-call", "2", "--no-probe", "--bank-ratio", "0", "--derived", "0", "--kind", "person")
     assert r.exit_code == 0, r.output
     assert "LLM backend: hf" in r.output and "no OPENAI_API_KEY" in r.output
     assert "responder: template" in r.output  # auto: the 135M model rarely writes a refusal
@@ -147,8 +174,9 @@ def test_generate_cli_via_endpoint_tables_and_no_key_written(run_snap, ws_path, 
         url = f"http://127.0.0.1:{server.server_address[1]}/v1"
         p = run_snap("--json", "generate", "--entity", "Bill Gates", "--entity", "Ada Lovelace",
                      "--alias", "Bill Gates=William Henry Gates III", "--base-url", url, "--calls", "2",
-                     "--per-call", "3", "--k", "2", "--universe", "Tech history", "--categories",
-                     "general,implicit,multi-hop", env={"OPENAI_API_KEY": secret})
+                     "--per-call", "3", "--k", "4", "--universe", "Tech history", "--categories",
+                     "general,implicit,multi-hop", "--no-probe", "--bank-ratio", "0", "--derived", "0",
+                     "--kind", "person", env={"OPENAI_API_KEY": secret})
         assert p.returncode == 0, p.stderr
         assert "OPENAI_API_KEY is set" in p.stderr or "--base-url is set" in p.stderr
         data = json.loads(p.stdout)
@@ -164,7 +192,8 @@ def test_generate_cli_via_endpoint_tables_and_no_key_written(run_snap, ws_path, 
         rel = art.read_df("related")
         gates = rel[rel["entity"] == "Bill Gates"]
         assert list(gates[gates["kind"] == "individual"]["name"]) == ["Paul Allen", "Steve Ballmer"]
-        assert list(gates[gates["kind"] == "organization"]["rank"]) == [1, 2]
+        assert len(gates[gates["kind"] == "organization"]) == 2 and set(gates["source"]) >= {"llm"}
+        assert sorted(gates[gates["kind"] != "universe"]["rank"]) == [1, 2, 3, 4]  # --k is the total kept
         assert set(rel[rel["kind"] == "universe"]["name"]) == {"Tech history"}
         al = art.read_df("aliases")
         assert {"William Henry Gates III", "Gates", "Lovelace"} <= set(al["alias"])
