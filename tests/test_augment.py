@@ -26,8 +26,11 @@ def endpoint(monkeypatch):
 
 
 def _forget(cli, url: str, *extra: str) -> str:
+    # the paper's path: LLM-written questions and LLM-named related subjects only (the bank, probing and
+    # neighbours are tested in test_augment_neighbours_and_bank_without_related_entities)
     r = cli("--json", "generate", "--entity", "Bill Gates", "--base-url", url, "--categories", "general,5w1h",
-            "--calls", "1", "--per-call", "3", *extra)
+            "--calls", "1", "--per-call", "3", "--no-probe", "--bank-ratio", "0", "--derived", "0", "--kind",
+            "person", *extra)
     assert r.exit_code == 0, r.output
     r = cli("--json", "filter", "--categorizer", "rules", "--train-size", "2")
     assert r.exit_code == 0, r.output
@@ -45,8 +48,9 @@ def test_builtin_general_set_is_large_varied_and_complete():
 
 def test_augment_related_subjects_end_to_end(cli, endpoint, ws_path):
     url, _ = endpoint
-    _forget(cli, url, "--k", "3")
-    r = cli("--json", "augment", "--base-url", url, "--train-size", "10", "--general-size", "40")
+    _forget(cli, url, "--k", "6")
+    r = cli("--json", "augment", "--base-url", url, "--train-size", "10", "--general-size", "40",
+            "--neighbours", "0", "--per-subject", "0", "--general-train", "0")
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
     art = Workspace(ws_path).resolve(data["ref"])
@@ -80,7 +84,8 @@ def test_augment_universe_and_general_from_file(cli, endpoint, ws_path, tmp_path
     jl = tmp_path / "mine.jsonl"
     jl.write_text("".join(json.dumps(x) + "\n" for x in rows))
     r = cli("--json", "augment", "--base-url", url, "--general", str(jl), "--calls", "2", "--per-call", "3",
-            "--categories", "general,implicit", "--threshold", "0.995")
+            "--categories", "general,implicit", "--threshold", "0.995", "--neighbours", "0", "--per-subject", "0",
+            "--general-train", "2")
     assert r.exit_code == 0, r.output
     art = Workspace(ws_path).resolve(json.loads(r.stdout)["ref"])
     retain = art.read_df("retain")
@@ -91,9 +96,11 @@ def test_augment_universe_and_general_from_file(cli, endpoint, ws_path, tmp_path
     assert sorted(calls["call_index"].unique()) == [0, 1]
     general = art.read_df("general")
     assert len(general) == 5 and set(general["source"]) == {"mine.jsonl"}
+    assert (general["split"] == "train").sum() == 2  # everyday rows for train --retain-from both (the default)
     pq = tmp_path / "mine.parquet"
     pd.DataFrame(rows).drop(columns=["context"]).to_parquet(pq)
-    r = cli("--json", "augment", "--base-url", url, "--general", str(pq), "--general-size", "2")
+    r = cli("--json", "augment", "--base-url", url, "--general", str(pq), "--general-size", "2",
+            "--general-train", "0", "--neighbours", "0", "--per-subject", "0")
     assert r.exit_code == 0, r.output
     assert Workspace(ws_path).resolve(json.loads(r.stdout)["ref"]).rows["general"] == 2
 
@@ -102,9 +109,7 @@ def test_augment_bad_inputs_exit_2(cli, endpoint, ws_path, tmp_path):
     url, state = endpoint
     r = cli("augment", "--base-url", url)
     assert r.exit_code == 2 and "no 'filter' artifacts" in r.output
-    _forget(cli, url)  # no --k, no --universe: nothing to retain around
-    r = cli("augment", "--base-url", url)
-    assert r.exit_code == 2 and "no retain subjects for 'Bill Gates'" in r.output
+    _forget(cli, url)
     r = cli("augment", "--base-url", url, "--from", "generate@latest", "--universe", "X")
     assert r.exit_code == 2 and "expected 'filter'" in r.output
     bad = tmp_path / "bad.jsonl"
@@ -121,6 +126,26 @@ def test_augment_bad_inputs_exit_2(cli, endpoint, ws_path, tmp_path):
     assert r.exit_code == 2
     assert state.requests == before  # bad input fails before any LLM call
     assert not (ws_path / "augment").exists()
+
+
+def test_augment_neighbours_and_bank_without_related_entities(cli, ws_path, tiny_model_dir):
+    """Nothing related found (k=0, no LLM): snap says so and still builds hard retaining data from neighbours of
+    the same kind and field, asked with the question bank and answered by the model itself, plus everyday
+    instructions in the train split (issue 11, item 4)."""
+    r = cli("generate", "--entity", "Marie Curie", "--model", "tiny", "--kind", "person", "--no-probe",
+            "--calls", "0", "--questions", "30", "--derived", "0", "--k", "0")
+    assert r.exit_code == 0, r.output
+    assert cli("filter", "--variant-share", "0").exit_code == 0
+    r = cli("--json", "augment", "--model", "tiny", "--neighbours", "3", "--per-subject", "3", "--answer-tokens",
+            "4", "--general-size", "20", "--general-train", "5")
+    assert r.exit_code == 0, r.output
+    art = Workspace(ws_path).resolve(json.loads(r.stdout)["ref"])
+    retain = art.read_df("retain")
+    assert retain["subject"].nunique() == 3 and set(retain["source"]) == {"bank"}
+    assert art.manifest["extra"]["subjects"] == {"neighbour": 3}
+    assert not retain["question"].str.contains("Curie").any()
+    assert (art.read_df("general")["split"] == "train").sum() == 5
+    assert any("retain" in w for w in art.manifest["extra"]["warnings"])  # few retain rows: said, not hidden
 
 
 def test_subject_names_for_relevance_and_target_removal():

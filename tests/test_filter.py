@@ -137,7 +137,16 @@ def test_filter_cli_on_real_parquet(cli, tmp_path, ws_path):
         "implicit"
     mh = forget[forget["category"] == "multi-hop"]
     assert len(mh) == 1 and (mh["split"] == "eval").all()
-    assert (forget["split"] == "train").sum() == 4
+    plain = forget[forget["variant"] == "plain"]
+    assert (plain["split"] == "train").sum() == 4
+    # surface variants of the train questions, each with a refusal that fits it; the eval split stays plain
+    variants = forget[forget["variant"] != "plain"]
+    assert len(variants) >= 4 and (variants["split"] == "train").all()
+    assert set(variants["variant_of"]) <= set(plain[plain["split"] == "train"]["question"])
+    assert variants["response"].str.len().gt(10).all()
+    assert {"lower", "typo", "task", "prefix", "roleplay", "multiturn"} <= set(variants["variant"])
+    assert variants[variants["variant"] == "multiturn"]["history"].str.startswith("[").all()
+    assert any(v.startswith("translate-") for v in variants["variant"])
     same = ("--json", "filter", "--from", str(src), "--train-size", "4", "--categorizer", "rules")
     again = json.loads(cli(*same).stdout)
     assert again["cached"] is True and again["ref"] == data["ref"]
@@ -163,6 +172,7 @@ def test_filter_llm_categorizer_with_fallback(cli, tmp_path, ws_path, monkeypatc
         from snapcli.store import Workspace
 
         f = Workspace(ws_path).resolve(data["ref"]).read_df("forget")
+        f = f[f["variant"] == "plain"]
         assert Counter(f["category_source"])["rules"] == 2  # that one + the multi-hop question
         assert set(f["category"]) <= {"factual", "relational", "open-ended", "implicit", "multi-hop"}
     finally:

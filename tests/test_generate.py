@@ -124,7 +124,7 @@ def test_default_mix_probe_bank_and_writer(cli, ws_path, tiny_model_dir):
     fills the budget, the writer's questions come on top; every row says where it came from; refusals name the
     target; the kind is recorded with why."""
     r = cli("--json", "generate", "--entity", "Ada Lovelace", "--model", "tiny", "--question-model", "tiny",
-            "--categories", "general", "--calls", "1", "--per-call", "2", "--questions", "40", "--probe-tokens", "4",
+            "--categories", "general", "--calls", "1", "--per-call", "2", "--questions", "40", "--probe-tokens", "8",
             "--kind", "person", "--related", "Charles Babbage; Lord Byron", "--k", "3")
     assert r.exit_code == 0, r.output
     from snapcli.store import Workspace

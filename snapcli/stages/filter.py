@@ -417,7 +417,8 @@ def add_variants(kept: pd.DataFrame, spec: FilterSpec, src: Artifact, backend: L
         return kept
     info = target_info(src)
     aliases, _related = generate_names(src)
-    chat = backend_chat(backend, model) if backend is not None and model else None
+    texts = backend_chat(backend, model) if backend is not None and model else None
+    chat = (lambda convs: [c.text for c in texts(convs)]) if texts else None  # translations as plain strings
     frames = [kept]
     for e, group in kept[kept["split"] == "train"].groupby("entity"):
         t = info.get(str(e), {})

@@ -374,7 +374,8 @@ def build(w: StageWriter, spec: GenerateSpec, plan: Plan, ctx: Context) -> None:
         names = [e, *aliases.get(e, [])]
         written = sum(1 for r in rows if r["entity"] == e)
         derived = derived_questions(know, names, n=spec.derived, seed=seed) if spec.derived else pd.DataFrame()
-        bank_n = max(0, spec.questions - written - len(derived))
+        # the bank's share, plus what the writer and the derived questions left of the budget (--bank-ratio 0: none)
+        bank_n = max(0, spec.questions - written - len(derived)) if p["bank_ratio"] > 0 else 0
         topped_up[e] = max(0, bank_n - round(p["bank_ratio"] * spec.questions))
         filled = bank_rows(kind, names, know.facts, n=bank_n, seed=seed, extra=bank_files) if bank_n else []
         rows += [{"entity": e, "prompt_category": PROMPT_CATEGORY[r["category"]], "question": r["question"],

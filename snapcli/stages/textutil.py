@@ -23,7 +23,7 @@ FORGET_CATEGORIES = ["general", "5w1h", "relational", "open-ended", "implicit", 
 RETAIN_CATEGORIES = ["general", "5w1h", "relational", "open-ended", "implicit"]
 CATEGORIES = ["factual", "relational", "open-ended", "implicit", "multi-hop"]
 SPLITS = ["train", "eval"]
-RELATED_KINDS = ["individual", "organization", "universe"]
+RELATED_KINDS = ["individual", "organization", "place", "creative_work", "universe"]
 
 # ------------------------------------------------------------------ prompts
 
