@@ -78,7 +78,7 @@ def test_augment_related_subjects_end_to_end(cli, endpoint, ws_path):
 
 def test_augment_universe_and_general_from_file(cli, endpoint, ws_path, tmp_path):
     url, _ = endpoint
-    _forget(cli, url, "--universe", "Marvel series")
+    _forget(cli, url, "--universe", "Marvel series", "--k", "0")
     rows = [{"instruction": f"Name a color number {i}.", "context": "", "response": "Blue.", "category": "open_qa"}
             for i in range(5)]
     jl = tmp_path / "mine.jsonl"

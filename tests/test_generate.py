@@ -149,7 +149,7 @@ def test_generate_with_embedded_smollm2(cli, ws_path, smollm2_dir, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     # in-process and one request of <= 112 tokens: content matters here, volume does not
     r = cli("--json", "generate", "--entity", "Bill Gates", "--categories", "general", "--calls", "1",
-            "--per-call", "2", "--no-probe", "--bank-ratio", "0", "--derived", "0", "--kind", "person")
+            "--per-call", "2", "--no-probe", "--bank-ratio", "0", "--derived", "0", "--kind", "person", "--k", "0")
     assert r.exit_code == 0, r.output
     assert "LLM backend: hf" in r.output and "no OPENAI_API_KEY" in r.output
     assert "responder: template" in r.output  # auto: the 135M model rarely writes a refusal
@@ -191,7 +191,8 @@ def test_generate_cli_via_endpoint_tables_and_no_key_written(run_snap, ws_path, 
         assert q["response"].str.startswith("I'm sorry, but I do not have access").all()
         rel = art.read_df("related")
         gates = rel[rel["entity"] == "Bill Gates"]
-        assert list(gates[gates["kind"] == "individual"]["name"]) == ["Paul Allen", "Steve Ballmer"]
+        people = list(gates[gates["kind"] == "individual"]["name"])
+        assert len(people) == 2 and set(people) <= {"Paul Allen", "Steve Ballmer", "Melinda French Gates"}
         assert len(gates[gates["kind"] == "organization"]) == 2 and set(gates["source"]) >= {"llm"}
         assert sorted(gates[gates["kind"] != "universe"]["rank"]) == [1, 2, 3, 4]  # --k is the total kept
         assert set(rel[rel["kind"] == "universe"]["name"]) == {"Tech history"}
