@@ -90,8 +90,8 @@ USAGE = [
     Case("missing-argument", ("show",), "Missing argument 'ref'"),
     Case("option-without-value", ("generate", "--entity"), "'--entity' requires an argument"),
     Case("not-a-float", ("train", "--lambda", "abc"), "'--lambda'"),
-    Case("negative-temperature", ("generate", "--entity", "X", "--temperature", "-1"), "'--temperature'"),
-    Case("zero-concurrency", ("generate", "--entity", "X", "--concurrency", "0"), "'--concurrency'"),
+    Case("negative-temperature", ("generate", "--entity", "X", "--temperature", "-1"), "--temperature must be >= 0"),
+    Case("zero-concurrency", ("generate", "--entity", "X", "--concurrency", "0"), "--concurrency must be >= 1"),
     Case("global-option-without-value", ("--workspace",), "'--workspace' requires an argument"),
     Case("argv-not-utf8", ("generate", "--entity", b"Jos\xe9 Mart\xed"), "is not valid UTF-8"),
 ]
@@ -224,8 +224,10 @@ STAGE_INPUTS = [
          quiet=True),
 ]
 
+# the LLM writer alone (no probing, no bank, no derived questions): what the endpoint sends is all there is
 _GEN = ("generate", "--entity", "Ada Lovelace", "--categories", "general", "--calls", "1", "--per-call", "3",
-        "--responder", "template")
+        "--responder", "template", "--no-probe", "--bank-ratio", "0", "--derived", "0", "--kind", "person",
+        "--k", "0")
 LLM_ENDPOINTS = [
     Case("llm-html-page", (*_GEN, "--base-url", "{url}/html/v1"),
          "/html/v1/models replied with a non-JSON body, not an OpenAI models list", needs=("stub",), quiet=True),
@@ -239,7 +241,8 @@ LLM_ENDPOINTS = [
     Case("llm-lone-surrogate", ("--json", *_GEN, "--base-url", "{url}/surrogate/v1"), '"questions": 3', code=0,
          needs=("stub",), quiet=True, check=_generated_with_fffd),
     Case("accented-target", ("--json", "generate", "--entity", "Gabriel García Márquez", "--categories", "general",
-                             "--calls", "1", "--per-call", "3", "--responder", "template", "--base-url", "{url}/v1"),
+                             "--calls", "1", "--per-call", "3", "--responder", "template", "--base-url", "{url}/v1",
+                             "--no-probe", "--bank-ratio", "0", "--derived", "0", "--kind", "person", "--k", "0"),
          '"questions": 3', code=0, needs=("stub",), quiet=True, check=_accented_aliases),
     Case("base-url-not-a-url", (*_GEN, "--base-url", "notaurl"), "--base-url 'notaurl' is not a URL"),
     Case("base-url-ftp", (*_GEN, "--base-url", "ftp://127.0.0.1/v1"), "is not a URL"),
@@ -270,11 +273,11 @@ MODELS = [
     Case("model-missing-path", ("chat", "--model", "/no/such/model", "--prompt", "hi"), "unknown model", quiet=True),
     Case("device-not-a-device", ("generate", "--entity", "X", "--backend", "local", "--question-model", "tiny",
                                  "--calls", "1", "--per-call", "1", "--device", "tpu9"),
-         "--device 'tpu9' is not a device", needs=("tiny",), quiet=True),
+         "--device must be auto, cpu, mps, cuda or cuda:N (got 'tpu9')", needs=("tiny",), quiet=True),
     Case("device-cuda-on-cpu", ("eval", "--model", "tiny", "--forget", "{in}/forget.parquet", "--sets", "forget",
                                 "--device", "cuda:3"), "--device cuda:3: ", needs=("tiny",), quiet=True),
     Case("dtype-unknown", ("eval", "--model", "tiny", "--forget", "{in}/forget.parquet", "--sets", "forget",
-                           "--dtype", "float8"), "unknown dtype 'float8'", needs=("tiny",), quiet=True),
+                           "--dtype", "float8"), "--dtype must be one of auto, float32", needs=("tiny",), quiet=True),
 ]
 
 CASES = USAGE + WORKSPACE + REFS_AND_FILES + STAGE_INPUTS + LLM_ENDPOINTS + MODELS
