@@ -88,9 +88,9 @@ def test_adapter_artifact_is_a_model_everywhere(adapter_ws, tiny_model_dir, cli,
     r = cli("--json", "benchmark", "-m", art.ref, "--limit", "2")
     assert r.exit_code == 0, r.output
 
-    from snapcli.llm.local_backend import LocalBackend
+    from snapcli.llm import HFBackend
 
-    backend = LocalBackend(ws=ws)
+    backend = HFBackend(ws=ws)
     assert backend.cache_model_id(art.ref) == str(model_dir) != backend.cache_model_id("tiny")
     m2, _ = backend.loaded(art.ref)
     assert torch.equal(m2.state_dict()[name], model.state_dict()[name])

@@ -407,7 +407,9 @@ def test_certificate_round_trip_and_verify(tmp_path, ws):
     base_dir.mkdir()
     (base_dir / "weights.bin").write_bytes(b"base")
     art = ws.run_stage("filter", params={"x": 1}, inputs={},
-                       fn=lambda w: w.write_table("forget", pd.DataFrame({"question": ["q"], "response": ["r"]})))
+                       fn=lambda w: w.write_table("forget", pd.DataFrame({
+                           "entity": ["X"], "question": ["q"], "response": ["r"], "prompt_category": ["general"],
+                           "category": ["factual"], "split": ["eval"]})))
     cert = build_certificate(
         target=["Bill Gates"], base_model=base_dir, unlearned_model=model_dir, audit=_fake_audit(),
         data={"forget": art}, eval_metrics={"UA": 96.9, "RA": 87.5, "TA": 85.0},

@@ -103,7 +103,7 @@ def test_shipped_reference_answers_and_refusals_are_not_degenerate():
     refusal: none may be called degenerate (the false-positive guard for every threshold)."""
     data = files("snapcli.data")
     rows = []
-    for name in ("examples/bill-gates/forget.jsonl", "examples/bill-gates/retain.jsonl", "general_builtin.jsonl"):
+    for name in ("curated/bill-gates/forget.jsonl", "curated/bill-gates/retain.jsonl", "general_builtin.jsonl"):
         for line in data.joinpath(name).read_text(encoding="utf-8").splitlines():
             r = json.loads(line)
             rows.append((r.get("question") or r.get("instruction"), r["response"]))

@@ -131,7 +131,7 @@ def test_default_retain_general_no_retain_batch_sequential_and_seeds(tiny_model_
     aug2 = _augment(ws, f2, general=False)
     steps = ["--max-steps", "1", "--projections", "8"]
 
-    r = cli("--json", "train", *FAST, *steps, "--from", f1.ref)
+    r = cli("--json", "train", *FAST, *steps, "--from", f1.ref, "--retain-from", "retain")
     assert r.exit_code == 0, r.output
     first = json.loads(r.stdout)
     art = ws.resolve(first["ref"])
@@ -146,8 +146,13 @@ def test_default_retain_general_no_retain_batch_sequential_and_seeds(tiny_model_
     assert r.exit_code == 0, r.output
     both = ws.resolve(json.loads(r.stdout)["ref"]).manifest["extra"]["train"]["retain_examples"]
     assert both == art.manifest["extra"]["train"]["retain_examples"] + gen.manifest["extra"]["train"]["retain_examples"]
-    r = cli("train", *FAST, *steps, "--from", f2.ref, "--retain-from", "both")
-    assert r.exit_code == 2 and "general" in r.stderr  # f2's augment has no general table
+    # the default (both) is D_r plus D_g's train rows when there are any: f2's augment has no general table
+    r = cli("--json", "train", *FAST, *steps, "--from", f2.ref)
+    assert r.exit_code == 0, r.output
+    assert ws.resolve(json.loads(r.stdout)["ref"]).manifest["extra"]["train"]["retain_examples"] == len(
+        aug2.read_df("retain").query("split == 'train'"))
+    r = cli("train", *FAST, *steps, "--from", f2.ref, "--retain-from", "general")
+    assert r.exit_code == 2 and "general" in r.stderr  # asked for D_g explicitly: there is none
 
     r = cli("--json", "train", *FAST, "--max-steps", "1", "--from", f1.ref, "--no-retain", "--reg", "none")
     assert r.exit_code == 0, r.output

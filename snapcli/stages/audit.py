@@ -39,22 +39,33 @@ register_table_schema(STAGE, "generations", ["scope", "kind", "question", "respo
 register_table_schema(STAGE, "metrics", ["scope", "kind", "metric", "value", "n"])
 
 
-def _probes(v: list[str]) -> list[str]:
+def probe_list(v: list[str]) -> list[str]:
     from snapcli.evaluate.audit.probes import parse_probes
 
+    return parse_probes(",".join(v) if v else "none")
+
+
+def attack_list(v: list[str]) -> list[str]:
+    from snapcli.evaluate.audit.attacks import parse_attacks
+
+    return parse_attacks(",".join(v) if v else "none")
+
+
+def _probes(v: list[str]) -> list[str]:
+    """Checked, kept as written ("all" stays "all": the config round-trips); expanded where the audit runs."""
     try:
-        return parse_probes(",".join(v) if v else "none")
+        probe_list(v)
     except SnapError as e:
         raise ValueError(str(e)) from None
+    return v
 
 
 def _attacks(v: list[str]) -> list[str]:
-    from snapcli.evaluate.audit.attacks import parse_attacks
-
     try:
-        return parse_attacks(",".join(v) if v else "none")
+        attack_list(v)
     except SnapError as e:
         raise ValueError(str(e)) from None
+    return v
 
 
 def _requirements(v: str | None) -> str | None:
@@ -172,9 +183,10 @@ class _Config:
 
     def __init__(self, spec: AuditSpec, lr: float):
         self._spec = spec
-        for k in ("probes", "attacks", "max_new_tokens", "batch_size", "seed", "leak_threshold", "relearn_steps",
-                  "relearn_share", "relearn_batch_size", "mia_methods", "mia_k", "reference_probes"):
+        for k in ("max_new_tokens", "batch_size", "seed", "leak_threshold", "relearn_steps", "relearn_share",
+                  "relearn_batch_size", "mia_methods", "mia_k", "reference_probes"):
             setattr(self, k, getattr(spec, k))
+        self.probes, self.attacks = probe_list(spec.probes), attack_list(spec.attacks)
         self.relearn_lr = lr
 
     def check(self) -> None:
