@@ -43,7 +43,7 @@ def test_keys_are_the_spec_option_names():
     # every top-level key is routed to an option that exists, so a renamed option breaks this test, not a run
     targets = top_level_targets()
     assert ("train", "model") in targets["model"] and ("generate", "entity") in targets["entity"]
-    assert {s for s, _ in targets["seed"]} == {"generate", "filter", "augment", "train", "eval"}
+    assert {s for s, _ in targets["seed"]} == {"generate", "filter", "augment", "train", "eval", "audit"}
     for fills in targets.values():
         for sec, key in fills:
             assert key in spec_class(sec).options(), (sec, key)

@@ -508,8 +508,8 @@ def build(w: StageWriter, spec: FilterSpec, plan: Plan, ctx: Context) -> None:
     """Read generate's `questions`, write `forget` and `dropped`."""
     src = plan.inputs["from"]
     backend = plan.state["backend"]
+    df = src.read_checked("generate", "questions").to_pandas()  # bad input fails before anything is printed
     ctx.note(f"categorizer: {plan.state['categorizer']}")
-    df = src.read_checked("generate", "questions").to_pandas()
     aliases, related = generate_names(src)
     bad = sorted(set(df["prompt_category"]) - set(_PROMPT_CATS))
     if bad:
