@@ -17,7 +17,7 @@ from snapcli.errors import SnapError
 from snapcli.evaluate.metrics import MULTIHOP, aggregate, fact_recall, is_leak, metrics_table
 from snapcli.stages.base import Context, Plan, StageDef
 from snapcli.stages.options import Backend, BackendOptions
-from snapcli.stages.spec import Finite, option
+from snapcli.stages.spec import Finite, Text, option
 from snapcli.store import Artifact, StageWriter, Workspace
 from snapcli.store.manifest import json_safe
 from snapcli.store.schema import Column, register_table_schema
@@ -80,6 +80,8 @@ class EvalSpec(BackendOptions):
     judge: Judge = option("embedding", "Refusal judge: embedding (rules + MiniLM), rules, or llm (through the chat "
                         "backends).")
     temperature: Finite = option(0.0, "0 = greedy (default).", ge=0)
+    system: Text = option(None, "System message sent before every question (a deployment's own system prompt: "
+                          "does the forgetting hold under it?).")
     seed: int = option(0, "Sampling seed (only used with --temperature > 0).", ge=0, top="seed")
 
 
@@ -299,7 +301,8 @@ def build(w: StageWriter, spec: EvalSpec, plan: Plan, ctx: Context) -> None:
     backend, models, data = plan.state["backend"], plan.state["models"], plan.state["data"]
     instruction, label = plan.state["instruction"], plan.state["label"]
     questions = build_questions(data, spec)
-    convs = [[{"role": "user", "content": f"{instruction}\n\n{q}" if instruction else q}]
+    system = [{"role": "system", "content": spec.system}] if spec.system else []
+    convs = [[*system, {"role": "user", "content": f"{instruction}\n\n{q}" if instruction else q}]
              for q in questions["question"]]
     frames = []
     total = len(convs) * len(models)
