@@ -305,3 +305,19 @@ def test_eval_defaults_to_latest_data(cli, ws, tmp_path, tiny_model_dir):
     # the general table is not in that augment artifact: a clear error, exit 2
     r = cli("eval", "--model", "tiny", "--max-new-tokens", "2")
     assert r.exit_code == 2 and "general" in r.output
+
+
+def test_eval_system_message_is_an_option_and_a_cache_key(cli, ws, tmp_path, tiny_model_dir):
+    """`--system` (added with one edit in stages/eval.py) is a flag, a key of the cache and of the manifest's spec."""
+    paths = write_sets(tmp_path / "data")
+    args = ["--json", "eval", "--model", "tiny", *data_args(paths), "--sets", "forget", "--max-new-tokens", "2"]
+    plain = json.loads(cli(*args).stdout)
+    r = cli(*args, "--system", "You are a helpful assistant.")
+    assert r.exit_code == 0, r.output
+    with_system = json.loads(r.stdout)
+    assert with_system["cached"] is False and with_system["ref"] != plain["ref"]
+    man = ws.resolve(with_system["ref"]).manifest
+    assert man["params"]["system"] == "You are a helpful assistant." and man["spec"]["system"] == man["params"]["system"]
+    assert json.loads(cli(*args, "--system", "You are a helpful assistant.").stdout)["cached"] is True
+    r = cli(*args, "--system", "")
+    assert r.exit_code == 2 and "--system" in r.output
