@@ -13,6 +13,7 @@ TA >= 85, capability drop <= 3% relative.
     python benchmarks/heldout.py                     # every set, embedded SmolLM2, CPU (tens of minutes per set)
     python benchmarks/heldout.py --sets marie-curie --json out.json
     python benchmarks/heldout.py --set train.epochs=2  # any snap.yaml override, for ablations
+    python benchmarks/heldout.py --demo-training     # the demo's CPU-sized training section (examples/demo.yaml)
 
 Each set gets its own workspace under --workspace (default bench-out/heldout/<set>), so reruns reuse finished
 stages.
@@ -41,11 +42,11 @@ def snap_exe() -> str:
     return str(exe) if exe.exists() else "snap"
 
 
-def run_set(path: Path, ws: Path, model: str, overrides: list[str]) -> dict:
+def run_set(path: Path, ws: Path, model: str, overrides: list[str], audit: bool = False) -> dict:
     target = yaml.safe_load(path.read_text(encoding="utf-8"))["target"]
     args = [snap_exe(), "--json", "-w", str(ws), "run", "--entity", target["name"], "--model", model,
             "--heldout", str(path), "--set", "eval.limit=40", "--set", "benchmark.tasks=embedded",
-            "--set", "benchmark.limit=40"]
+            "--set", "benchmark.limit=40", *([] if audit else ["--until", "benchmark"])]
     for o in overrides:
         args += ["--set", o]
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
@@ -99,14 +100,21 @@ def main() -> None:
     ap.add_argument("--workspace", type=Path, default=REPO / "bench-out" / "heldout")
     ap.add_argument("--set", dest="overrides", action="append", default=[], help="snap.yaml override, repeatable")
     ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument("--audit", action="store_true", help="also run the audit stage (not used by the table)")
+    ap.add_argument("--demo-training", action="store_true",
+                    help="train with examples/demo.yaml's train and eval sections (sized for 2 CPU cores)")
     a = ap.parse_args()
+    if a.demo_training:
+        demo = yaml.safe_load((REPO / "examples" / "demo.yaml").read_text(encoding="utf-8"))
+        a.overrides = [f"{sec}.{k}={v}" for sec in ("train", "eval") for k, v in demo.get(sec, {}).items()
+                       if k != "limit"] + a.overrides
     files = sorted((HERE / "heldout").glob("*.yaml"))
     if a.sets:
         files = [f for f in files if f.stem in a.sets]
     results = []
     for f in files:
         print(f"== {f.stem}", file=sys.stderr, flush=True)
-        results.append(run_set(f, a.workspace / f.stem, a.model, a.overrides))
+        results.append(run_set(f, a.workspace / f.stem, a.model, a.overrides, a.audit))
     head = ["set", "kind", "", "UA", "UA-multihop", "RA", "TA", "capability", "verdict"]
     print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     for r in results:

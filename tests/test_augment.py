@@ -65,8 +65,20 @@ def test_augment_related_subjects_end_to_end(cli, endpoint, ws_path):
     # ... but the subject's own name keeps "Gates Ventures" and "Melinda French Gates" questions
     assert (retain["subject"] == "Gates Ventures").sum() >= 1
     assert (retain["subject"] == "Melinda French Gates").sum() >= 1
-    assert (retain["split"] == "train").sum() == 10 and set(retain["split"]) == {"train", "eval"}
+    plain = retain[retain["variant"] == "plain"]
+    assert (plain["split"] == "train").sum() == 10 and set(plain["split"]) == {"train", "eval"}
     assert (retain["response"].str.len() > 0).all()
+    # the forget set's surface variants, made from retain train rows and answered normally (issue 11 item 4)
+    var = retain[retain["variant"] != "plain"]
+    assert set(var["split"]) == {"train"} and set(var["variant_of"]) <= set(plain.loc[plain.split == "train",
+                                                                                       "question"])
+    assert {"lower", "typo", "task", "prefix", "roleplay", "multiturn"} <= set(var["variant"])
+    assert var["variant"].str.startswith("translate-").any()
+    assert not var["question"].str.contains("Bill Gates").any()
+    tasks = var[var["variant"] == "task"]
+    assert len(tasks) and all(r.subject in r.question or r.variant_of in r.question for r in tasks.itertuples())
+    assert var.loc[var["variant"] == "multiturn", "history"].notna().all()
+    assert art.manifest["params"]["variant_share"] == 0.15
     dropped = art.read_df("dropped")
     assert (dropped["reason"] == "mentions_target").sum() == 30
     general = art.read_df("general")

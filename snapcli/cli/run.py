@@ -7,6 +7,7 @@ of snap.yaml; every stage option is reachable with `--set SECTION.KEY=VALUE` or 
 from __future__ import annotations
 
 import inspect
+import json
 from pathlib import Path
 from typing import Any, Optional
 
@@ -19,7 +20,7 @@ from snapcli.config import PipelineSpec
 from snapcli.console import log, out_console, progress, state
 from snapcli.store import Workspace
 
-STAGE_NAMES = "generate, filter, augment, train, eval, benchmark, report"
+STAGE_NAMES = "generate, filter, augment, train, eval, benchmark, audit, report"
 
 
 def _opt(name: str, annotation: Any, default: Any) -> inspect.Parameter:
@@ -110,7 +111,9 @@ def handle(flags: PipelineSpec, *, ctx: typer.Context, config: Path | None, set_
         "stages": [u.to_dict() for u in plan],
     }
     if outcome is not None:
-        data.update(summary=outcome.summary, report=outcome.report, log=outcome.log)
+        data.update(summary=outcome.summary, report=outcome.report, log=outcome.log,
+                    audit=[{"ref": a.ref, "certificate": str(a.path / "certificate.json")}
+                           for a in outcome.artifacts.get("audit", [])])
 
     def render() -> None:
         title = ("plan" if dry_run else "snap run") + (f": {cfg['name']}" if cfg.get("name") else "")
@@ -125,6 +128,11 @@ def handle(flags: PipelineSpec, *, ctx: typer.Context, config: Path | None, set_
                                     [[escape(r["target"]), r["role"], r["model"], *(_f(r[m]) for m in
                                       ["UA", "UA-multihop", "RA", "TA", "Avg", "capability"])]
                                      for r in outcome.summary]))
+        for art in outcome.artifacts.get("audit", []):
+            from snapcli.cli.audit import print_audit
+
+            cert = json.loads((art.path / "certificate.json").read_text(encoding="utf-8"))
+            print_audit(art, cert, art.read_df("metrics"))
         if outcome.report:
             out_console.print(f"report: {outcome.report['html']}")
         out_console.print(f"run log: {data['log']}")

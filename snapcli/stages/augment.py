@@ -276,9 +276,58 @@ class AugmentSpec(BackendOptions):
                                         "smollm2).")
     response_model: str | None = option(None, "Model that answers them (openai: gpt-3.5-turbo; hf: smollm2).")
     answer_tokens: int = option(96, "Max tokens per retain answer.", ge=1)
+    variant_share: float = option(0.15, "Share of the retain train questions that also get each of snap filter's "
+                                  "surface variants (typos, task requests, prefixes, role play, languages, "
+                                  "multi-turn), answered normally: the subject, not the wording, must decide a "
+                                  "refusal (0 = none).", ge=0, le=1)
     temperature: float = option(QUESTION_TEMPERATURE, "Sampling temperature for questions.", ge=0)
     prompts: Path | None = option(None, "YAML file overriding the shipped prompts.")
     seed: int = option(0, "Sampling and split seed.", ge=0, top="seed")
+
+
+# the retain subjects' kinds (generate's `related` table names people "individual") as the variants module knows them
+_VARIANT_KIND = {"individual": "person", "person": "person", "organization": "organization", "place": "place",
+                 "creative_work": "creative_work", "work": "creative_work", "event": "event",
+                 "fictional_character": "fictional_character", "character": "fictional_character"}
+
+
+def retain_variants(kept: pd.DataFrame, share: float, seed: int, backend: Any, model: str, sampling: Any,
+                    on_progress: Any = None) -> tuple[pd.DataFrame, list[Any]]:
+    """The same surface variants the forget train set gets (snapcli.datagen.variants), made from the retain train
+    rows about each subject and answered normally (issue 11 item 4).
+
+    Without them a small model learns the *wording* of the variants ("Write a poem about ...", "You are a historian.
+    ...", a German question) as the cue to refuse, and refuses everyday requests phrased that way: measured on the
+    demo (examples/demo.yaml, issue 11), TA fell from 95 to 30 and RA to 70 with forget-only variants.
+    Lower-case, typo, prefix, role-play and multi-turn variants keep the source row's answer; task requests and
+    translations are answered by `model` (the model being unlearned: its own answers are what must be kept).
+    Returns (kept + variant rows, the extra replies for usage accounting); universe subjects get no variants.
+    """
+    from snapcli.datagen.variants import make_variants
+
+    kept = kept.assign(variant="plain", variant_of=None, lang="en", history=None)
+    train = kept[(kept["split"] == "train") & kept["subject_kind"].isin(list(_VARIANT_KIND))]
+    if share == 0 or train.empty:
+        return kept, []
+    new: list[dict[str, Any]] = []
+    for sk, group in train.groupby("subject_kind"):
+        # make_variants names the row's `entity` in task requests: here the retain subject, not the forget target
+        rows = [{**r, "target": r["entity"], "entity": r["subject"]} for r in group.to_dict("records")]
+        out = make_variants(rows, share=share, seed=seed, kind=_VARIANT_KIND[str(sk)], refusals=False)
+        new += [{**r, "entity": r["target"]} for r in out if r.get("variant", "plain") != "plain"]
+    if not new:
+        return kept, []
+    var = pd.DataFrame(new).drop(columns=["target"])
+    var["split"] = "train"
+    ask = var.index[var["response"].isna()].tolist()  # task requests and translations need their own answer
+    replies: list[Any] = []
+    if ask:
+        tick = progress_counter(on_progress, "retain variant answers", len(ask))
+        convs = [[{"role": "user", "content": str(q)}] for q in var.loc[ask, "question"]]
+        replies = backend.chat_many(model, convs, sampling, on_done=tick)
+        var.loc[ask, "response"] = [a.text for a in replies]
+    var = var[var["response"].fillna("").str.strip() != ""]
+    return pd.concat([kept, var[[c for c in var.columns if c in kept.columns]]], ignore_index=True), replies
 
 
 def _generate_k(src: Artifact, ws: Workspace) -> int:
@@ -382,12 +431,16 @@ def build(w: StageWriter, spec: AugmentSpec, plan: Plan, ctx: Context) -> None:
     answers = backend.chat_many(rmodel, [[{"role": "user", "content": q}] for q in kept["question"]],
                                 Sampling(ANSWER_TEMPERATURE, 1.0, answer_tokens, seed), on_done=tick)
     kept["response"] = [a.text for a in answers]
+    kept, variant_answers = retain_variants(kept, spec.variant_share, seed, backend, rmodel,
+                                            Sampling(ANSWER_TEMPERATURE, 1.0, answer_tokens, seed), on_progress)
+    answers = [*answers, *variant_answers]
     kept["source"] = kept["source"].map(lambda x: "bank" if x == "bank" else "generated")
     kept["backend"] = backend.name
     kept["model"] = qmodel
     kept["response_model"] = rmodel
     cols = ["entity", "subject", "subject_kind", "question", "response", "category", "prompt_category", "split",
-            "source", "category_source", "call_index", "backend", "model", "response_model"]
+            "source", "category_source", "call_index", "backend", "model", "response_model", "variant", "variant_of",
+            "lang", "history"]
     w.write_table("retain", kept[cols])
     w.write_table("general", general_df)
     removed_rows = pd.DataFrame({"entity": removed["entity"], "subject": removed["subject"],
