@@ -29,9 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 def _rows(limit: int):
     import pandas as pd
 
-    from snapcli.stages.evaluate import take_limit
+    from snapcli.stages.eval import take_limit
 
-    ex = Path(__file__).resolve().parents[1] / "snapcli/data/examples/bill-gates"
+    ex = Path(__file__).resolve().parents[1] / "snapcli/data/curated/bill-gates"
     f = pd.read_json(ex / "forget.jsonl", lines=True)
     r = pd.read_json(ex / "retain.jsonl", lines=True)
     f = take_limit(f[f["split"] == "eval"].reset_index(drop=True), limit)

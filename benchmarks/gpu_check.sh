@@ -60,10 +60,7 @@ run prepare "${SNAP[@]}" --json models prepare "$MODEL"
 read -r -d '' DATA_PY <<'EOF'
 import json, sys
 from snapcli.store import Workspace
-try:  # snapcli/examples.py became snapcli/curated.py
-    from snapcli.examples import import_example
-except ImportError:
-    from snapcli.curated import import_example
+from snapcli.curated import import_example
 arts = import_example(Workspace(sys.argv[1]), "bill-gates", general="builtin", general_size=100, general_train=60)
 print(json.dumps({k: getattr(a, "ref", str(a)) for k, a in arts.items()}))
 EOF

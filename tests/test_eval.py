@@ -317,7 +317,8 @@ def test_eval_system_message_is_an_option_and_a_cache_key(cli, ws, tmp_path, tin
     with_system = json.loads(r.stdout)
     assert with_system["cached"] is False and with_system["ref"] != plain["ref"]
     man = ws.resolve(with_system["ref"]).manifest
-    assert man["params"]["system"] == "You are a helpful assistant." and man["spec"]["system"] == man["params"]["system"]
+    assert man["params"]["system"] == "You are a helpful assistant."
+    assert man["spec"]["system"] == man["params"]["system"]
     assert json.loads(cli(*args, "--system", "You are a helpful assistant.").stdout)["cached"] is True
     r = cli(*args, "--system", "")
     assert r.exit_code == 2 and "--system" in r.output
