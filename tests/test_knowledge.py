@@ -288,6 +288,14 @@ def test_rank_related_keeps_relatives_sharing_the_surname():
     names = [r["name"] for r in out]
     assert names[0] == "Pierre Curie" and out[0]["source"] == "model+llm"
     assert "Curie" not in names and "Marie Skłodowska-Curie" not in names
+    # the target under another spelling is the target, not a retain subject (seen on SmolLM2: "Maria Curie")
+    out = rank_related(k, ["Maria Curie", "Mari Curie", "Marie Curi", "Eve Curie", "Irène Curie"], [], k=10)
+    names = [r["name"] for r in out]
+    assert not {"Maria Curie", "Mari Curie", "Marie Curi"} & set(names) and {"Eve Curie", "Irène Curie"} <= set(names)
+    gates = TargetNames("Bill Gates", [], person=True)
+    assert [gates.spelling_variant(n) for n in ("Billy Gates", "Bil Gates", "Melinda Gates", "William Gates")] == [
+        True, True, False, False]
+    assert not TargetNames("Microsoft", [], person=False).spelling_variant("Microsoft Corp")
 
 
 # ------------------------------------------------------------------ kind detection

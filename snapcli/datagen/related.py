@@ -82,7 +82,7 @@ def rank_related(
                                                                                       "fictional_character"))
 
     def excluded(name: str) -> bool:
-        if not name or target.is_alias(name) or target.named_after(name):
+        if not name or target.is_alias(name) or target.named_after(name) or target.spelling_variant(name):
             return True
         # named after a non-person target ("Microsoft Windows"); a person's relatives share only the surname
         return not target.person and target.mentioned_in(name)

@@ -54,6 +54,18 @@ def tokens(text: str) -> list[str]:
     return [t.removesuffix("'s") for t in _WORD.findall(fold(text))]
 
 
+def _near(a: str, b: str) -> bool:
+    """Equal, or one edit (substitution, insertion, deletion) apart for words of 4+ letters."""
+    if a == b:
+        return True
+    if min(len(a), len(b)) < 4 or abs(len(a) - len(b)) > 1:
+        return False
+    i = 0
+    while i < min(len(a), len(b)) and a[i] == b[i]:
+        i += 1
+    return a[i + 1:] == b[i + 1:] or a[i:] == b[i + 1:] or a[i + 1:] == b[i:]
+
+
 def has_cjk(text: str) -> bool:
     return bool(_CJK.search(text))
 
@@ -114,6 +126,20 @@ class TargetNames:
         return sorted((t for t in out if t), key=len, reverse=True)
 
     # -------------------------------------------------------------- spans
+
+    def spelling_variant(self, span: str) -> bool:
+        """A person's name that is the target's own under another spelling: the same surname and a given name one
+        edit away or a shortened form ("Maria Curie", "Marie Curi" for Marie Curie; "Will Smith" for Willard
+        Smith), never a relative with another given name ("Pierre Curie", "Eve Curie"). Persons only."""
+        if not self.person or not self.first or self.first == self.last:
+            return False
+        toks = [t for t in tokens(span) if t not in _PARTICLES]
+        if len(toks) < 2:
+            return False
+        first, last = toks[0], toks[-1]
+        shortened = min(len(first), len(self.first)) >= 3 and (first.startswith(self.first)
+                                                                or self.first.startswith(first))
+        return _near(last, self.last) and (_near(first, self.first) or shortened)
 
     def is_alias(self, span: str) -> bool:
         """True when `span` names the target itself (not a relative or a thing named after it).
