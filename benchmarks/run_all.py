@@ -65,10 +65,12 @@ def bench_train(args) -> dict:
 def bench_generation(args) -> dict:
     import bench_generation as bg
 
-    n, tokens = (24, 48) if args.full else (args.gen_prompts, args.gen_tokens)
-    # batch 16: `snap eval`'s default; rounds alternate loop and batched runs so a shared machine hits both alike
-    return bg.run(argparse.Namespace(model=args.model, n=n, max_new_tokens=tokens, batch_size=16,
-                                     repeats=args.gen_repeats))
+    from snapcli.stages.eval import EvalSpec
+
+    n, tokens = (96, 48) if args.full else (args.gen_prompts, args.gen_tokens)
+    # `snap eval`'s default batch; rounds alternate loop and batched runs so a shared machine hits both alike
+    return bg.run(argparse.Namespace(model=args.model, n=n, max_new_tokens=tokens,
+                                     batch_size=EvalSpec.defaults()["batch_size"], repeats=args.gen_repeats))
 
 
 def bench_filter(args) -> dict:
@@ -116,9 +118,9 @@ def main() -> None:
     ap.add_argument("--skip", default="", help=f"comma list of parts to leave out ({', '.join(PARTS)})")
     ap.add_argument("--train-steps", type=int, default=1, help="timed optimizer steps per regularizer (--full: 3)")
     ap.add_argument("--train-variants", default="none,wasserstein,optout,euclidean,fisher")
-    ap.add_argument("--gen-prompts", type=int, default=12)
+    ap.add_argument("--gen-prompts", type=int, default=48)
     ap.add_argument("--gen-tokens", type=int, default=32)
-    ap.add_argument("--gen-repeats", type=int, default=3, help="generation rounds (median and min-max reported)")
+    ap.add_argument("--gen-repeats", type=int, default=2, help="generation rounds (median and min-max reported)")
     ap.add_argument("--filter-n", type=int, default=10_000)
     ap.add_argument("--judge-n", type=int, default=640)
     args = ap.parse_args()

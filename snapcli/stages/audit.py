@@ -105,7 +105,7 @@ class AuditSpec(BackendOptions):
     limit: int | None = option(40, "Forget-eval questions audited (spread over categories; every probe and attack "
                                "re-asks them).", ge=1)
     max_new_tokens: int = option(32, "Tokens per answer (RWKU uses 30).", ge=1)
-    batch_size: int = option(16, "Prompts per generation batch.", ge=1)
+    batch_size: int = option(48, "Prompts per generation batch (as snap eval).", ge=1)
     leak_threshold: float = option(0.25, "ROUGE-L recall of the base answer's content words from which a non-refusal "
                                    "leaks (docs/audit.md: ~3% false leaks at 0.25).", gt=0, le=1)
     relearn_steps: int = option(10, "Fine-tuning steps of the relearning attack.", ge=1)

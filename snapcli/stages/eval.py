@@ -74,7 +74,8 @@ class EvalSpec(BackendOptions):
                                             "--model only in its seed.")
     limit: int | None = option(None, "At most N questions per set (spread over categories).", ge=1)
     max_new_tokens: int = option(64, "Tokens generated per answer.", ge=1)
-    batch_size: int = option(16, "Prompts per generation batch (length-bucketed).", ge=1)
+    batch_size: int = option(48, "Prompts per generation batch (length-bucketed; 48 measured 6.7x a one-prompt loop "
+                             "on 2 CPU cores, `make bench`).", ge=1)
     prompting: bool = option(False, "Prompting baseline: prepend the paper's instruction to refuse questions about "
                              "the forget targets.", negatable=False)
     judge: Judge = option("embedding", "Refusal judge: embedding (rules + MiniLM), rules, or llm (through the chat "
