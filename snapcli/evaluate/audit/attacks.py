@@ -25,6 +25,7 @@ runner then asks the attacked model the forget questions and measures leakage ag
 
 from __future__ import annotations
 
+import abc
 import copy
 import importlib.util
 import random
@@ -52,15 +53,16 @@ class AttackOutcome:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-class Attack:
+class Attack(abc.ABC):
     """Base class: `apply(model, tok, rows, ...) -> AttackOutcome` with a new model; `model` stays untouched."""
 
     name = "base"
     description = ""
 
+    @abc.abstractmethod
     def apply(self, model, tok, rows: Sequence[Mapping[str, Any]], *, seed: int = 0,
               model_path: str | None = None) -> AttackOutcome:
-        raise NotImplementedError
+        """The attacked copy (or why the attack could not run) as an AttackOutcome."""
 
 
 def _device(model) -> torch.device:

@@ -20,6 +20,7 @@ means the old answers are as likely as before - the knowledge is hidden behind a
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +33,7 @@ from snapcli.train.data import IGNORE, Example, collate, encode
 Text = str | tuple[str, str]
 
 
-class MIAMethod:
+class MIAMethod(abc.ABC):
     """One membership score: `score(token_logprobs, z_scores) -> float` for one text's scored tokens."""
 
     name = "base"
@@ -43,8 +44,9 @@ class MIAMethod:
             raise SnapError(f"MIA k must be in (0, 1] (got {k})")
         self.k = k
 
+    @abc.abstractmethod
     def score(self, token_lp: torch.Tensor, z: torch.Tensor | None) -> float:
-        raise NotImplementedError
+        """Membership score of one text (higher = more likely seen); token_lp: (n,) log-probs, z: (n,) or None."""
 
     def _lowest_k_mean(self, values: torch.Tensor) -> float:
         n = max(1, int(values.numel() * self.k))

@@ -28,6 +28,7 @@ answer that is an answer), so the output may be shorter than the input.
 
 from __future__ import annotations
 
+import abc
 import hashlib
 import random
 import re
@@ -99,7 +100,7 @@ def _one_line(reply: str) -> str:
     return ""
 
 
-class Probe:
+class Probe(abc.ABC):
     """Base class: a probe rewrites each row into a conversation (see the module docstring)."""
 
     name = "base"
@@ -119,10 +120,10 @@ class Probe:
                 out.append(self._finish(r, *made))
         return out
 
+    @abc.abstractmethod
     def make(self, row: dict[str, Any], names: Sequence[str], seed: int,
              spec: dict[str, Any]) -> tuple[Messages, str, str] | None:
         """(messages, probe_mode, probe_detail) for one row, or None when the probe does not apply."""
-        raise NotImplementedError
 
     def _finish(self, row: dict[str, Any], messages: Messages, mode: str, detail: str,
                 expect: str = "reference") -> dict[str, Any]:
@@ -171,18 +172,28 @@ class _LLMRewriteProbe(Probe):
 
     uses_chat = True
 
+    @abc.abstractmethod
     def llm_request(self, row: dict[str, Any], rng: random.Random, spec: dict[str, Any]) -> tuple[str, str]:
         """(prompt for the LLM, detail)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def from_llm(self, reply: str, row: dict[str, Any], detail: str, spec: dict[str, Any]) -> str | None:
         """The user turn made from the LLM's reply, or None when the reply is unusable."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def fallback(self, row: dict[str, Any], rng: random.Random, detail: str, spec: dict[str, Any]) -> tuple[str, str]:
-        raise NotImplementedError
+        """(user turn, detail) written offline from the shipped templates."""
+
+    def make(self, row, names, seed, spec):
+        """One row without an LLM: the offline fallback (same seeded choices as the batched path)."""
+        rng = rng_for(seed, self.name, row["question"].strip())
+        _, detail = self.llm_request(row, rng, spec)
+        text, fb_detail = self.fallback(row, rng, detail, spec)
+        return _user(text), "fallback", fb_detail
 
     def rewrite(self, rows, names, seed=0, chat=None):
+        if chat is None:
+            return super().rewrite(rows, names, seed)
         recs = _records(rows)
         spec = load_templates()[self.name]
         rngs = [rng_for(seed, self.name, r["question"].strip()) for r in recs]
