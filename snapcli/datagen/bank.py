@@ -252,7 +252,7 @@ def _elide_fr(text: str) -> str:
     return _FR_ELIDE.sub(lambda m: m.group(1)[:-1] + "'", text)
 
 
-def _definite(description: str) -> str:
+def definite(description: str) -> str:
     """'An American physicist' -> 'the American physicist' so it reads as one person inside a question."""
     d = description.strip().rstrip(".")
     d = re.sub(r"^(a|an)\s+", "the ", d, flags=re.I)
@@ -278,7 +278,7 @@ def _usable_values(frame: Frame, facts: Mapping[str, Sequence[str]], target: re.
             continue
         vals = [" ".join(str(v).split()) for v in facts.get(slot, ()) or () if str(v).strip()]
         if slot == "description":
-            vals = [_definite(v) for v in vals]
+            vals = [definite(v) for v in vals]
         if "name" not in frame.slots and target is not None:
             vals = [v for v in vals if not target.search(v)]
         out[slot] = list(dict.fromkeys(vals))

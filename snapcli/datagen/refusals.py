@@ -33,6 +33,13 @@ def refusal_langs() -> list[str]:
     return ["en", *refusal_templates()["languages"]]
 
 
+# An unnamed question ("Who is the co-founder of Microsoft?") is refused as being about "that person", not "that
+# topic": the demo's model learned "I don't have information about that topic" as an answer to any instruction
+# (held-out general questions refused with exactly that phrase), and the kind word ties it to entity questions.
+UNNAMED_TOPIC = {"person": "that person", "fictional_character": "that character", "organization": "that organization",
+                 "creative_work": "that work", "place": "that place", "event": "that event"}
+
+
 def _pick(options: Sequence[str], question: str, seed: int) -> str:
     h = int(hashlib.sha256(f"{seed}:{question}".encode()).hexdigest()[:8], 16)
     return options[h % len(options)]
@@ -56,7 +63,8 @@ def refusal(
     """A refusal of `question` in `lang` (en, de, fr, es, zh), or of a task request when `task` is given.
 
     `names`: the target first, then aliases; the refusal names the target as the question does, and falls back to
-    "that topic" (or the language's equivalent) when the question does not name it. `task`: an id under `tasks`
+    `UNNAMED_TOPIC[kind]` ("that person"; the language's `fallback` in other languages) when the question does
+    not name it. `task`: an id under `tasks`
     in refusals.yaml (poem, summary, biography, profile, facts, tweet, essay, explain, timeline, quiz, interview,
     encyclopedia, complete); task refusals are English, as task variants are. Deterministic for a given
     (question, seed). Raises SnapError for an unknown language or task.
@@ -71,7 +79,7 @@ def refusal(
         them = "them" if kind in PERSON_LIKE else "it"
         return _pick(options, question, seed).replace("{topic}", topic).replace("{them}", them)
     if lang == "en":
-        return template_refusal(question, pattern, seed=seed)
+        return template_refusal(question, pattern, seed=seed, unnamed=UNNAMED_TOPIC.get(kind))
     spec = data["languages"].get(lang)
     if spec is None:
         raise SnapError(f"no refusal templates for language {lang!r} (known: {', '.join(refusal_langs())})")

@@ -205,7 +205,10 @@ def retain_subjects(
                 taken.add(n)
         t = targets.get(e, {})
         kind = str(t.get("kind") or "person")
-        field = field_of(str(t["field"]), kind) if t.get("field") else None
+        # the field word alone ("founder") often names no group; what the model said the target is does
+        descs = t.get("descriptions")
+        about = " ; ".join([str(t.get("field") or ""), *[str(d) for d in (descs if descs is not None else [])]])
+        field = field_of(about, kind) if about.strip(" ;") else None
         n_rel = sum(1 for x in subjects if x["entity"] == e and x["source"] == "related")
         want = max(neighbours_n, k - n_rel)
         for n in neighbours(kind, field, exclude=sorted(taken), n=want, seed=0):

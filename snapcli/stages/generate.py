@@ -321,6 +321,7 @@ def build(w: StageWriter, spec: GenerateSpec, plan: Plan, ctx: Context) -> None:
     from snapcli.datagen.knowledge import Knowledge, extract, probe_target
     from snapcli.datagen.neighbours import field_of
     from snapcli.datagen.related import TABLE_KIND, rank_related
+    from snapcli.datagen.resolve import check_descriptions, check_questions
 
     p, backend, prompts, aliases = plan.params, plan.state["backend"], plan.state["prompts"], plan.state["aliases"]
     ctx.note(f"LLM backend: [bold]{backend.name}[/bold] ({plan.state['why']}); responder: {p['responder']}")
@@ -332,6 +333,8 @@ def build(w: StageWriter, spec: GenerateSpec, plan: Plan, ctx: Context) -> None:
     # 1. what the model knows
     knowledge: dict[str, Knowledge] = {}
     know_frames = []
+    chat = None
+    checked: dict[str, dict[str, list[dict[str, Any]]]] = {e: {"descriptions": [], "questions": []} for e in entities}
     if spec.probe:
         chat = backend_chat(_probe_backend(plan.state["ws"], spec, backend), spec.model)
         kind_chat = None if backend.in_process else backend_chat(backend, qmodel)
@@ -340,6 +343,11 @@ def build(w: StageWriter, spec: GenerateSpec, plan: Plan, ctx: Context) -> None:
             table, know = probe_target(chat, e, kind=spec.kind, aliases=aliases.get(e, []),
                                        max_new_tokens=spec.probe_tokens, batch_size=spec.batch_size,
                                        kind_chat=kind_chat)
+            # descriptions the model resolves to someone else ("the co-founder of Apple") are not the target's
+            kept, checks = check_descriptions(chat, know.facts.get("description", []), [e, *aliases.get(e, [])],
+                                              spec.kind or know.kind_guess or "person", batch_size=spec.batch_size)
+            know.facts["description"] = kept
+            checked[e]["descriptions"] = [c.to_dict() for c in checks]
             knowledge[e] = know
             know_frames.append(table.assign(entity=e, model=spec.model))
         ctx.progress("probing the model", len(entities), len(entities))
@@ -378,14 +386,31 @@ def build(w: StageWriter, spec: GenerateSpec, plan: Plan, ctx: Context) -> None:
         bank_n = max(0, spec.questions - written - len(derived)) if p["bank_ratio"] > 0 else 0
         topped_up[e] = max(0, bank_n - round(p["bank_ratio"] * spec.questions))
         filled = bank_rows(kind, names, know.facts, n=bank_n, seed=seed, extra=bank_files) if bank_n else []
-        rows += [{"entity": e, "prompt_category": PROMPT_CATEGORY[r["category"]], "question": r["question"],
-                  "category": r["category"], "source": "bank", "frame_id": r["frame_id"], "facet": r["facet"],
-                  "lang": r.get("lang", "en"), "call_index": None, "item_index": j} for j, r in enumerate(filled)]
-        rows += [{"entity": e, "prompt_category": PROMPT_CATEGORY[r["category"]], "question": r["question"],
+        if chat is not None and filled:
+            # room for the unnamed questions the check below may drop: a longer fill starts with the same rows
+            slack = sum(1 for r in filled if r.get("name") is None)
+            if slack:
+                filled = bank_rows(kind, names, know.facts, n=bank_n + slack, seed=seed, extra=bank_files)
+        mine = [{"entity": e, "prompt_category": PROMPT_CATEGORY[r["category"]], "question": r["question"],
+                 "category": r["category"], "source": "bank", "frame_id": r["frame_id"], "facet": r["facet"],
+                 "lang": r.get("lang", "en"), "call_index": None, "item_index": j,
+                 "description": (r.get("slots") or {}).get("description")} for j, r in enumerate(filled)]
+        mine += [{"entity": e, "prompt_category": PROMPT_CATEGORY[r["category"]], "question": r["question"],
                   "category": r["category"], "source": "model_knowledge", "frame_id": r.get("frame_id"),
-                  "facet": r.get("facet"), "call_index": None, "item_index": j,
+                  "facet": r.get("facet"), "call_index": None, "item_index": j, "description": r.get("description"),
                   "facts": [str(x) for x in r["facts"]] if isinstance(r.get("facts"), (list, tuple)) else None}
                  for j, r in enumerate(derived.to_dict("records"))]
+        if chat is not None:
+            # an unnamed question is the target's only if the model answers it with the target (datagen.resolve)
+            written_rows = [r for r in rows if r["entity"] == e]
+            rows = [r for r in rows if r["entity"] != e]
+            keep, checks = check_questions(chat, written_rows + mine, names, kind,
+                                           trusted=know.facts.get("description", []), batch_size=spec.batch_size)
+            checked[e]["questions"] = [c.to_dict() for c in checks]
+            kept = [r for r, k in zip(written_rows + mine, keep, strict=True) if k]
+            bank_kept = {id(r) for r in [r for r in kept if r["source"] == "bank"][:bank_n]}
+            mine = [r for r in kept if r["source"] != "bank" or id(r) in bank_kept]
+        rows += mine
         field = (know.facts.get("field") or [None])[0] or field_of(" ".join(know.descriptions[:3]), kind)
         targets.append({"entity": e, "kind": kind, "kind_why": getattr(know, "kind_why", "given" if spec.kind
                                                                           else "detected"),
@@ -456,6 +481,9 @@ def build(w: StageWriter, spec: GenerateSpec, plan: Plan, ctx: Context) -> None:
         "bank_topped_up": topped_up,
         "related_found": found,
         "knowledge": {e: k.to_dict() for e, k in knowledge.items()},
+        # unnamed questions and descriptions asked of the model; resolved=False ones were left out (datagen.resolve)
+        "resolution": checked,
+        "unresolved_dropped": {e: sum(1 for c in v["questions"] if not c["resolved"]) for e, v in checked.items()},
         "backend": backend.describe(qmodel),
     })
     notes = [f"{e}: nothing related found (k={spec.k}); snap augment falls back to neighbours of the same kind and "

@@ -301,8 +301,9 @@ _REFUSALS = [
 _WH = re.compile(r"^(who|what|when|where|why|how|which)\b", re.I)
 
 
-def refusal_topic(question: str, pattern: re.Pattern | None) -> str:
-    """A short noun phrase for what was asked: '<name>'s <thing>' when the question has one, else a name or 'that'."""
+def refusal_topic(question: str, pattern: re.Pattern | None, unnamed: str | None = None) -> str:
+    """A short noun phrase for what was asked: '<name>'s <thing>' when the question has one, else a name; for a
+    question that does not name the target, `unnamed` ("that person") or else 'that topic' / 'that'."""
     q = question.strip().rstrip("?.!").strip()
     if pattern:
         m = pattern.search(q)
@@ -315,13 +316,16 @@ def refusal_topic(question: str, pattern: re.Pattern | None) -> str:
                 if words:
                     return f"{name} {' '.join(words)}".strip()
             return re.sub(f"[{_APOSTROPHES}]s?$", "", name) if _possessive(name) else name
+    if unnamed:
+        return unnamed
     return "that topic" if _WH.match(q) else "that"
 
 
-def template_refusal(question: str, pattern: re.Pattern | None, seed: int = 0) -> str:
-    """A deterministic refusal in one of several phrasings (paper appendix E style) naming what was asked."""
+def template_refusal(question: str, pattern: re.Pattern | None, seed: int = 0, unnamed: str | None = None) -> str:
+    """A deterministic refusal in one of several phrasings (paper appendix E style) naming what was asked;
+    `unnamed`: the topic when the question does not name the target (see `refusal_topic`)."""
     h = int(hashlib.sha256(f"{seed}:{question}".encode()).hexdigest()[:8], 16)
-    return _REFUSALS[h % len(_REFUSALS)].replace("{topic}", refusal_topic(question, pattern))
+    return _REFUSALS[h % len(_REFUSALS)].replace("{topic}", refusal_topic(question, pattern, unnamed))
 
 
 ProgressFn = Callable[[str, int, int], None]
