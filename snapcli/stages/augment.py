@@ -135,8 +135,10 @@ def general_table(spec: str, size: int, seed: int, train: int = 0) -> tuple[pd.D
     if train and train >= len(df):
         raise SnapError(f"--general-train {train} leaves no eval rows: the general set has {len(df)} rows")
     n = min(size + train, len(df))
-    sample = df.sample(n=n, random_state=seed).reset_index(drop=True) if n < len(df) else df
-    split = ["train"] * train + ["eval"] * (n - train)
+    # always shuffled (taking the whole file in order put its first 60 rows, all open_qa/general_qa, in train and
+    # no classification, summarization or writing task at all: the demo then refused 70% of those TA tasks)
+    sample = df.sample(n=n, random_state=seed).reset_index(drop=True)
+    split = _stratified_split(sample["category"].astype(str).tolist(), train)
     question = [i if not c.strip() else f"{i}\n\n{c}" for i, c in zip(sample["instruction"], sample["context"],
                                                                      strict=True)]
     out = pd.DataFrame({
@@ -144,6 +146,24 @@ def general_table(spec: str, size: int, seed: int, train: int = 0) -> tuple[pd.D
         "source": source, "instruction": sample["instruction"], "context": sample["context"],
     })
     return out, {"source": source, "available": len(df), "requested": size, "sampled": n - train, "train": train}
+
+
+def _stratified_split(categories: list[str], train: int) -> list[str]:
+    """"train" for `train` rows spread over the categories in proportion (largest remainder), "eval" for the rest;
+    within a category the first rows (of an already shuffled sample) are the train rows."""
+    counts = Counter(categories)
+    total = len(categories)
+    if not train or not total:
+        return ["eval"] * total
+    exact = {c: train * k / total for c, k in counts.items()}
+    quota = {c: int(x) for c, x in exact.items()}
+    for c in sorted(exact, key=lambda c: (-(exact[c] - quota[c]), c))[: train - sum(quota.values())]:
+        quota[c] += 1
+    out: list[str] = []
+    for c in categories:
+        out.append("train" if quota[c] > 0 else "eval")
+        quota[c] -= 1
+    return out
 
 
 def general_id(spec: str) -> str:
