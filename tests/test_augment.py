@@ -185,3 +185,64 @@ def test_general_train_rows_are_disjoint_from_eval_rows():
     assert not set(train["question"]) & set(evals["question"])
     with pytest.raises(SnapError, match="leaves no eval rows"):
         general_table("builtin", 50, seed=3, train=10_000)
+
+
+def test_general_split_covers_every_category_even_when_the_whole_set_is_taken():
+    """The demo takes all 163 builtin rows (103 eval + 60 train). Taken in file order, train was only open_qa and
+    general_qa, so TA measured six task types the retain data never showed (classification, summarization, ...)."""
+    from snapcli.stages.augment import general_table
+
+    df, _ = general_table("builtin", 103, seed=0, train=60)
+    assert len(df) == 163 and (df["split"] == "train").sum() == 60
+    per = pd.crosstab(df["category"], df["split"])
+    assert (per["train"] > 0).all() and (per["eval"] > 0).all()
+    share = per["train"] / per.sum(axis=1)
+    assert share.max() - share.min() < 0.2  # in proportion: ~37% of each category in train
+    again, _ = general_table("builtin", 103, seed=0, train=60)
+    assert again["question"].tolist() == df["question"].tolist()  # seeded
+    assert general_table("builtin", 103, seed=1, train=60)[0]["question"].tolist() != df["question"].tolist()
+
+
+def test_neighbours_come_from_the_field_the_descriptions_name():
+    """The probe's field word ("founder") names no neighbour group; the descriptions do ("a co-founder of
+    Microsoft" -> tech founders), so Bill Gates gets Steve Jobs-like neighbours, not random composers."""
+    from snapcli.datagen.neighbours import neighbour_groups
+    from snapcli.stages.augment import neighbour_field
+
+    assert neighbour_field({"field": "founder", "descriptions": ["a philanthropist and entrepreneur",
+                                                                 "a co-founder of Microsoft"]}, "person") \
+        == "tech_founders"
+    assert neighbour_field({"field": "physicist", "descriptions": None}, "person") == "scientists"
+    assert neighbour_field({"field": None, "descriptions": []}, "person") is None
+    assert "Steve Jobs" in neighbour_groups()["person"]["tech_founders"]["names"]
+
+
+@pytest.mark.slow
+def test_unresolved_unnamed_questions_leave_forget_and_become_near_miss_retain_rows(cli, ws_path, tiny_model_dir):
+    """generate asks the embedded model (the model being unlearned) every unnamed question and description: what it
+    resolves to someone else is left out of the forget set, kept in the `resolution` table, and answered by augment
+    as near-miss retain rows (--no-near-misses: none)."""
+    r = cli("generate", "--entity", "Bill Gates", "--model", "smollm2", "--kind", "person", "--calls", "0",
+            "--questions", "20", "--derived", "0", "--k", "0", "--probe-tokens", "16")
+    assert r.exit_code == 0, r.output
+    ws = Workspace(ws_path)
+    gen = ws.resolve("generate@latest")
+    res, qs = gen.read_df("resolution"), gen.read_df("questions")
+    assert not res["resolved"].all()  # what it says about him (born in the United States, ...) fits others too
+    unresolved = set(res.loc[~res["resolved"], "question"])
+    assert not unresolved & set(qs["question"])
+    assert len(qs) >= 20 - int(gen.manifest["extra"]["unresolved_dropped"]["Bill Gates"])
+    assert gen.manifest["extra"]["unresolved_dropped"]["Bill Gates"] == int(
+        ((res["check"] == "question") & ~res["resolved"]).sum())
+    assert cli("filter", "--variant-share", "0").exit_code == 0
+    common = ["--model", "tiny", "--neighbours", "1", "--per-subject", "2", "--answer-tokens", "4", "--general-size",
+              "10", "--general-train", "0", "--variant-share", "0"]
+    r = cli("--json", "augment", *common)
+    assert r.exit_code == 0, r.output
+    retain = ws.resolve(json.loads(r.stdout)["ref"]).read_df("retain")
+    near = retain[retain["source"] == "near-miss"]
+    assert sorted(near["question"]) == sorted(unresolved) and (near["split"] == "train").all()
+    assert near["response"].notna().all()  # answered by the model (the random tiny one), like every retain row
+    r = cli("--json", "augment", "--no-near-misses", *common)
+    assert r.exit_code == 0, r.output
+    assert not (ws.resolve(json.loads(r.stdout)["ref"]).read_df("retain")["source"] == "near-miss").any()

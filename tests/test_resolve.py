@@ -80,5 +80,6 @@ def test_embedded_model_resolves_only_its_own_descriptions_of_bill_gates(smollm2
     descs = ["a co-founder of Microsoft", "a co-founder of Google", "a co-founder of Apple", "the founder of Microsoft"]
     kept, checks = check_descriptions(smollm2_chat, descs, ["Bill Gates"], "person")
     assert kept == ["a co-founder of Microsoft", "the founder of Microsoft"]
-    assert [c.question for c in checks][:2] == ["Who is the co-founder of Microsoft?", "Who is the co-founder of Google?"]
+    assert [c.question for c in checks][:2] == ["Who is the co-founder of Microsoft?",
+                                                "Who is the co-founder of Google?"]
     assert "Gates" in checks[0].answer and "Gates" not in checks[2].answer

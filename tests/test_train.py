@@ -210,3 +210,24 @@ def test_bad_input_exits_2(tiny_model_dir, ws, cli, tmp_path, data):
         assert r.exit_code == 2, (needle, r.output)
         assert needle in " ".join(r.output.split()), (needle, r.output)
     assert not (Path(ws.root) / "train").exists()
+
+
+def test_retain_weight_scales_the_retain_loss(tiny_model_dir, ws, cli, tmp_path):
+    """--retain-weight w trains on L_f + w L_r + lambda R: the first step sees the same losses whatever w (same
+    batches, same start), the logged total uses w, and the update differs; w = 0 is the forget loss alone."""
+    p = tmp_path / "f.parquet"
+    forget_rows(6).to_parquet(p)
+    f = ws.import_table(p, "filter", "forget")
+    _augment(ws, f)
+    runs = {}
+    for w in ("0", "1", "3"):
+        r = cli("--json", "train", *FAST, "--max-steps", "2", "--reg", "none", "--from", f.ref, "--retain-weight", w)
+        assert r.exit_code == 0, r.output
+        art = ws.resolve(json.loads(r.stdout)["ref"])
+        runs[w] = (art.read_df("metrics"), load_file(Path(art.path) / "model" / "model.safetensors"))
+        assert art.manifest["params"]["retain_weight"] == float(w)
+    m0, m1, m3 = (runs[w][0].iloc[0] for w in ("0", "1", "3"))
+    assert m1["loss_r"] > 0 and abs(m1["loss_r"] - m3["loss_r"]) < 1e-6 and abs(m1["loss_f"] - m3["loss_f"]) < 1e-6
+    assert abs(m3["loss"] - (m3["loss_f"] + 3 * m3["loss_r"])) < 1e-5 and abs(m0["loss"] - m0["loss_f"]) < 1e-6
+    w1, w3 = runs["1"][1], runs["3"][1]
+    assert any(not torch.equal(w1[k], w3[k]) for k in w1)

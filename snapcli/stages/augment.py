@@ -177,6 +177,7 @@ def general_id(spec: str) -> str:
 # ------------------------------------------------------------------ retain subjects
 
 
+NEAR_MISS = "near miss"  # subject and subject_kind of near-miss retain rows (near_miss_rows)
 SUBJECT_BANK_KIND = {"individual": "person", "person": "person", "organization": "organization",
                      "place": "place", "creative_work": "creative_work"}
 
@@ -190,7 +191,7 @@ def retain_subjects(
     mentions, the LLM's top-k, --related), the user's --subject, then neighbours of the same kind and field from
     snapcli/data/neighbours.yaml: at least `neighbours_n`, more when fewer than `k` related entities were found, so
     there is always hard retaining data even when nothing related was found."""
-    from snapcli.datagen.neighbours import field_of, neighbours
+    from snapcli.datagen.neighbours import neighbours
 
     forget = src.read_checked("filter", "forget").to_pandas()
     entities = [str(e) for e in pd.unique(forget["entity"])]
@@ -225,15 +226,42 @@ def retain_subjects(
                 taken.add(n)
         t = targets.get(e, {})
         kind = str(t.get("kind") or "person")
-        # the field word alone ("founder") often names no group; what the model said the target is does
-        descs = t.get("descriptions")
-        about = " ; ".join([str(t.get("field") or ""), *[str(d) for d in (descs if descs is not None else [])]])
-        field = field_of(about, kind) if about.strip(" ;") else None
+        field = neighbour_field(t, kind)
         n_rel = sum(1 for x in subjects if x["entity"] == e and x["source"] == "related")
         want = max(neighbours_n, k - n_rel)
         for n in neighbours(kind, field, exclude=sorted(taken), n=want, seed=0):
             subjects.append({"entity": e, "subject": n, "kind": kind, "source": "neighbour"})
     return entities, aliases, subjects
+
+
+def near_miss_rows(src: Artifact, ws: Workspace) -> list[dict[str, Any]]:
+    """Retain questions from snap generate's `resolution` table: the unnamed questions and descriptions the model
+    resolves to someone else ("Who is the co-founder of Apple?" -> Steve Jobs). They were left out of the forget
+    set; answered normally here, they mark where the target ends (snapcli.datagen.resolve). [] when the generate
+    artifact has no such table (older versions, --no-probe, or imported forget data)."""
+    gen = (src.manifest.get("inputs") or {}).get("from") or {}
+    if gen.get("stage") != "generate" or gen.get("version") not in ws.versions("generate"):
+        return []
+    g = ws.load("generate", gen["version"])
+    if not g.has_table("resolution"):
+        return []
+    res = g.read_df("resolution")
+    res = res[~res["resolved"].astype(bool)].drop_duplicates("question")
+    return [{"entity": str(r["entity"]), "subject": NEAR_MISS, "subject_kind": NEAR_MISS,
+             "question": str(r["question"]), "category": "factual", "prompt_category": "general", "split": "train",
+             "source": "near-miss", "category_source": "rule", "call_index": None} for r in res.to_dict("records")]
+
+
+def neighbour_field(target: dict[str, Any], kind: str) -> str | None:
+    """The neighbours.yaml group of a `targets` row (field + descriptions), or None.
+
+    The field word alone ("founder") often names no group; what the model said the target is does ("a co-founder
+    of Microsoft" -> tech_founders)."""
+    from snapcli.datagen.neighbours import field_of
+
+    descs = target.get("descriptions")
+    about = " ; ".join([str(target.get("field") or ""), *[str(d) for d in (descs if descs is not None else [])]])
+    return field_of(about, kind) if about.strip(" ;") else None
 
 
 def bank_retain_rows(subjects: list[dict[str, str]], per_subject: int, seed: int) -> list[dict[str, Any]]:
@@ -275,6 +303,8 @@ class AugmentSpec(BackendOptions):
                         "answers are what must be kept).", short="-m", top="model")
     neighbours: int = option(6, "Well-known subjects of the target's kind and field added as retain subjects "
                              "(more when fewer than generate's --k related entities were found).", ge=0)
+    near_misses: bool = option(True, "Also answer, as retain questions, the unnamed questions snap generate left "
+                               "out because the model resolves them to someone else (its `resolution` table).")
     per_subject: int = option(8, "Question-bank questions per retain subject (0 = LLM-written only).", ge=0)
     categories: list[RetainCategory] | None = option(
         None, "Retain prompt categories (comma list; default: general,5w1h,relational,open-ended,implicit).",
@@ -450,6 +480,9 @@ def build(w: StageWriter, spec: AugmentSpec, plan: Plan, ctx: Context) -> None:
     )
     if kept.empty:
         raise SnapError(f"no retain question survived filtering ({stats['dropped']}); nothing to publish")
+    near = near_miss_rows(plan.inputs["from"], plan.state["ws"]) if spec.near_misses else []
+    if near:
+        kept = pd.concat([kept, pd.DataFrame(near)[[c for c in kept.columns if c in near[0]]]], ignore_index=True)
     tick = progress_counter(on_progress, "retain answers", len(kept))
     answers = backend.chat_many(rmodel, [[{"role": "user", "content": q}] for q in kept["question"]],
                                 Sampling(ANSWER_TEMPERATURE, 1.0, answer_tokens, seed), on_done=tick)
@@ -457,7 +490,7 @@ def build(w: StageWriter, spec: AugmentSpec, plan: Plan, ctx: Context) -> None:
     kept, variant_answers = retain_variants(kept, spec.variant_share, seed, backend, rmodel,
                                             Sampling(ANSWER_TEMPERATURE, 1.0, answer_tokens, seed), on_progress)
     answers = [*answers, *variant_answers]
-    kept["source"] = kept["source"].map(lambda x: "bank" if x == "bank" else "generated")
+    kept["source"] = kept["source"].map(lambda x: x if x in ("bank", "near-miss") else "generated")
     kept["backend"] = backend.name
     kept["model"] = qmodel
     kept["response_model"] = rmodel
@@ -481,6 +514,7 @@ def build(w: StageWriter, spec: AugmentSpec, plan: Plan, ctx: Context) -> None:
         "parse_dropped": dict(parse_dropped), "retain": stats, "general": general_stats,
         "empty_answers": int(sum(1 for a in answers if not a.text.strip())),
         "subjects": {src: int(n) for src, n in Counter(x["source"] for x in subj).items()},
+        "near_misses": len(near),
     })
     from snapcli.datagen.report import data_report, thin_warnings
 

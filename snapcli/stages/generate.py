@@ -314,7 +314,7 @@ def _probe_backend(ws: Workspace, spec: GenerateSpec, writer: LLMBackend) -> LLM
 
 
 def build(w: StageWriter, spec: GenerateSpec, plan: Plan, ctx: Context) -> None:
-    """Write `questions`, `knowledge`, `targets`, `related`, `aliases` and `calls`."""
+    """Write `questions`, `knowledge`, `targets`, `resolution`, `related`, `aliases` and `calls`."""
     from snapcli.datagen.bank import bank_rows
     from snapcli.datagen.chatfn import backend_chat
     from snapcli.datagen.derive import derived_questions
@@ -461,6 +461,10 @@ def build(w: StageWriter, spec: GenerateSpec, plan: Plan, ctx: Context) -> None:
     w.write_table("related", pd.DataFrame(related, columns=["entity", "name", "kind", "rank", "source"]).astype(
         {"rank": "int32"}))
     w.write_table("targets", pd.DataFrame(targets))
+    # every check of datagen.resolve; the unresolved ones become near-miss retain questions in snap augment
+    w.write_table("resolution", pd.DataFrame(
+        [{"entity": e, "check": check[:-1], **c} for e, v in checked.items() for check in ("descriptions", "questions")
+         for c in v[check]], columns=["entity", "check", "question", "answer", "resolved"]))
     know_df = pd.concat(know_frames, ignore_index=True) if know_frames else pd.DataFrame(
         columns=["entity", "question", "base_answer", "facet", "model"])
     w.write_table("knowledge", know_df)

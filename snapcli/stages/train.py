@@ -63,6 +63,7 @@ class _TrainSpec(StageSpec):
     reg: Regularizer = option("wasserstein", "Regularizer: one of snapcli.train.regularizers (wasserstein, "
                               "euclidean, fisher, none); its own options follow.")
     lam: float = option(0.1, "Regularization strength lambda.", alias="lambda", ge=0)
+    retain_weight: float = option(1.0, "Weight of the retain loss L_r (paper: 1, i.e. L_f + L_r + lambda R).", ge=0)
     reg_params: Regex = option(None, "Regex: only regularize matching parameter names (default: all "
                                     "trainable).")
     init_dtype: Literal["bf16", "fp32"] = option("bf16", "Storage of theta_init (and Fisher): bf16 (2 B/param) or "
@@ -129,8 +130,8 @@ class _TrainSpec(StageSpec):
             lr=self.lr if self.lr is not None else float(model_defaults(model)["lr"]),
             batch_size=self.batch_size, grad_accum=self.grad_accum, weight_decay=self.weight_decay,
             warmup_ratio=self.warmup_ratio, scheduler=self.scheduler, max_grad_norm=self.max_grad_norm,
-            max_length=self.max_length, loss_on=self.loss_on, seed=self.seed, bf16=self.bf16,
-            gradient_checkpointing=self.gradient_checkpointing, reg=self.reg_spec(),
+            max_length=self.max_length, loss_on=self.loss_on, retain_weight=self.retain_weight, seed=self.seed,
+            bf16=self.bf16, gradient_checkpointing=self.gradient_checkpointing, reg=self.reg_spec(),
             lora=LoraSpec(r=self.lora_r, alpha=self.lora_alpha, targets=list(self.lora_targets),
                           merge=self.merge_lora) if self.lora else None,
         )

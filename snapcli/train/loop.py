@@ -73,6 +73,7 @@ class TrainConfig:
     max_grad_norm: float = 1.0
     max_length: int = 256
     loss_on: str = "response"
+    retain_weight: float = 1.0
     seed: int = 0
     bf16: bool = False
     gradient_checkpointing: bool = False
@@ -495,7 +496,7 @@ def train(
                 nb = len(fi)
                 loss_f = nll[:nb].mean()
                 loss_r = nll[nb:].mean() if ri else torch.zeros((), device=nll.device)
-                loss = loss_f + loss_r
+                loss = loss_f + cfg.retain_weight * loss_r
                 if shards is None:
                     if last:
                         term, reg_val = reg.in_loss(step, loss.device, cfg.grad_accum)
@@ -530,7 +531,7 @@ def train(
             "step_seconds": secs,
             "peak_mem_mb": _peak_mem_mb(device),
         }
-        row["loss"] = row["loss_f"] + row["loss_r"] + spec.lam * reg_val
+        row["loss"] = row["loss_f"] + cfg.retain_weight * row["loss_r"] + spec.lam * reg_val
         metrics.append(row)
         if on_step and rank == 0:
             on_step(StepInfo(step + 1, total, row))
