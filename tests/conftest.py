@@ -40,6 +40,16 @@ def smollm2_dir(snap_home) -> Path:
 
 
 @pytest.fixture(scope="session")
+def smollm2_chat(smollm2_dir):
+    """A greedy chat callable over the embedded SmolLM2 (snapcli.datagen.chatfn.local_chat), loaded once."""
+    from snapcli.datagen.chatfn import local_chat
+    from snapcli.models import load_causal_lm
+
+    model, tok = load_causal_lm("smollm2")
+    return local_chat(model, tok, batch_size=8)
+
+
+@pytest.fixture(scope="session")
 def tiny_model_dir(smollm2_dir) -> Path:
     """A tiny random Llama with SmolLM2's tokenizer and chat template (fast; knows nothing)."""
     from snapcli.models import ensure_tiny

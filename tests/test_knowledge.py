@@ -353,15 +353,6 @@ def test_probe_question_sets():
 # ------------------------------------------------------------------ probing real models
 
 
-@pytest.fixture(scope="module")
-def smollm2_chat(smollm2_dir):
-    from snapcli.datagen.chatfn import local_chat
-    from snapcli.models import load_causal_lm
-
-    model, tok = load_causal_lm("smollm2")
-    return local_chat(model, tok, batch_size=4)
-
-
 @pytest.mark.slow
 def test_probe_smollm2_greedy_batched(smollm2_chat):
     qs = ["Who founded Microsoft?", "Who is Bill Gates?", "Who founded Microsoft?"]

@@ -64,15 +64,6 @@ def test_unnamed_questions_are_refused_as_about_the_kind_not_a_topic():
     assert "Bill Gates" in refusal("Where was Bill Gates born?", names=["Bill Gates"], kind="person")
 
 
-@pytest.fixture(scope="module")
-def smollm2_chat(smollm2_dir):
-    from snapcli.datagen.chatfn import local_chat
-    from snapcli.models import load_causal_lm
-
-    model, tok = load_causal_lm("smollm2")
-    return local_chat(model, tok, batch_size=8)
-
-
 @pytest.mark.slow
 def test_embedded_model_resolves_only_its_own_descriptions_of_bill_gates(smollm2_chat):
     # the embedded model called Bill Gates "a co-founder of Google" and "a co-founder of Apple" when probed, but
