@@ -221,7 +221,7 @@ def test_neighbours_come_from_the_field_the_descriptions_name():
 def test_unresolved_unnamed_questions_leave_forget_and_become_near_miss_retain_rows(cli, ws_path, tiny_model_dir):
     """generate asks the embedded model (the model being unlearned) every unnamed question and description: what it
     resolves to someone else is left out of the forget set, kept in the `resolution` table, and answered by augment
-    as near-miss retain rows (--no-near-misses: none)."""
+    as near-miss retain rows with --near-misses (default: none)."""
     r = cli("generate", "--entity", "Bill Gates", "--model", "smollm2", "--kind", "person", "--calls", "0",
             "--questions", "20", "--derived", "0", "--k", "0", "--probe-tokens", "16")
     assert r.exit_code == 0, r.output
@@ -237,12 +237,12 @@ def test_unresolved_unnamed_questions_leave_forget_and_become_near_miss_retain_r
     assert cli("filter", "--variant-share", "0").exit_code == 0
     common = ["--model", "tiny", "--neighbours", "1", "--per-subject", "2", "--answer-tokens", "4", "--general-size",
               "10", "--general-train", "0", "--variant-share", "0"]
-    r = cli("--json", "augment", *common)
+    r = cli("--json", "augment", "--near-misses", *common)
     assert r.exit_code == 0, r.output
     retain = ws.resolve(json.loads(r.stdout)["ref"]).read_df("retain")
     near = retain[retain["source"] == "near-miss"]
     assert sorted(near["question"]) == sorted(unresolved) and (near["split"] == "train").all()
     assert near["response"].notna().all()  # answered by the model (the random tiny one), like every retain row
-    r = cli("--json", "augment", "--no-near-misses", *common)
+    r = cli("--json", "augment", *common)
     assert r.exit_code == 0, r.output
     assert not (ws.resolve(json.loads(r.stdout)["ref"]).read_df("retain")["source"] == "near-miss").any()

@@ -303,8 +303,10 @@ class AugmentSpec(BackendOptions):
                         "answers are what must be kept).", short="-m", top="model")
     neighbours: int = option(6, "Well-known subjects of the target's kind and field added as retain subjects "
                              "(more when fewer than generate's --k related entities were found).", ge=0)
-    near_misses: bool = option(True, "Also answer, as retain questions, the unnamed questions snap generate left "
-                               "out because the model resolves them to someone else (its `resolution` table).")
+    near_misses: bool = option(False, "Also answer, as retain questions, the unnamed questions snap generate left "
+                               "out because the model resolves them to someone else (its `resolution` table). Off "
+                               "by default: on the demo it cost held-out UA-multihop 33 -> 13 for RA +0.7 "
+                               "(docs/data-stages.md).")
     per_subject: int = option(8, "Question-bank questions per retain subject (0 = LLM-written only).", ge=0)
     categories: list[RetainCategory] | None = option(
         None, "Retain prompt categories (comma list; default: general,5w1h,relational,open-ended,implicit).",
