@@ -6,7 +6,8 @@ target. The embedded 135M model describes Bill Gates as "a co-founder of Google"
 "Who is the co-founder of Apple?" it answers "Steve Jobs". Training a refusal on such a question teaches the model to
 refuse questions about Steve Jobs (a retain subject) and, for generic descriptions ("the founder born in the United
 States of America"), to refuse questions about anyone: measured on the demo, these rows were 10 of the 100 plain
-forget questions and half of the held-out over-refusal went with them (docs/data-stages.md).
+forget questions (19 with their variants); removing them moved held-out RA 51.9 -> 67.5 and TA 31.1 -> 39.8, and
+UA-multihop 86.7 -> 46.7 (docs/pipeline.md).
 
 Two checks, both greedy and batched on the model being unlearned:
 
