@@ -12,7 +12,9 @@ import pytest
 
 from snapcli.stages.filter import (
     categorizer_accuracy,
+    description_pattern,
     embed,
+    filter_frame,
     greedy_dedup,
     labelled_sample,
     proportional_split,
@@ -58,6 +60,43 @@ def test_masking_separates_distinct_questions_about_one_person():
     assert float(masked[0] @ masked[1]) < 0.6
     para = embed([mask("When was Marie Curie born?", pat), mask(a, pat)])
     assert float(para[0] @ para[1]) >= 0.75  # a true paraphrase is still caught
+
+
+UNNAMED = [  # (question, description) as snap generate writes them; the demo kept 4 of 55 such rows before
+    ("Where was Bill Gates born?", None),
+    ("What did Bill Gates study at university?", None),
+    ("Where was the co-founder of Microsoft born?", "a co-founder of Microsoft"),
+    ("What did the co-founder of Microsoft study at university?", "a co-founder of Microsoft"),
+    ("Who were the parents of the co-founder of Microsoft?", "a co-founder of Microsoft"),
+    ("How wealthy is the founder of Microsoft?", "the founder of Microsoft"),
+    ("Where was the founder of Microsoft born?", "the founder of Microsoft"),  # same frame, other description
+]
+
+
+def test_dedup_masks_descriptions_and_keeps_the_unnamed_twin():
+    """Descriptions are masked like names, and unnamed questions are deduplicated only among themselves: the
+    unnamed twin of a named question is what teaches refusing a description of the target."""
+    pat = description_pattern(["a co-founder of Microsoft", "The founder of Microsoft."])
+    assert mask("Where was the co-founder of Microsoft born?", pat) == "Where was the someone born?"
+    assert description_pattern(["", "a"]) is None
+    raw = embed(["Where was the co-founder of Microsoft born?", "Who were the parents of the co-founder of Microsoft?"])
+    assert float(raw[0] @ raw[1]) >= 0.75  # the shared description dominates, as a shared name does
+
+    df = pd.DataFrame({"entity": "Bill Gates", "question": [q for q, _ in UNNAMED],
+                       "description": [d for _, d in UNNAMED], "prompt_category": "general",
+                       "category": ["factual", "factual", *["implicit"] * 5], "source": "bank",
+                       "response": "I don't know."})
+    kept, dropped, _ = filter_frame(df, patterns={"Bill Gates": GATES}, train_size=10)
+    kept_q = set(kept["question"])
+    assert {"Where was Bill Gates born?", "Where was the co-founder of Microsoft born?",
+            "What did the co-founder of Microsoft study at university?",
+            "Who were the parents of the co-founder of Microsoft?",
+            "How wealthy is the founder of Microsoft?"} <= kept_q
+    dup = dropped.set_index("question").loc["Where was the founder of Microsoft born?"]
+    assert dup["reason"] == "duplicate" and dup["duplicate_of"] == "Where was the co-founder of Microsoft born?"
+    # without the description mask the shared phrase collapses the unnamed questions (the measured failure)
+    bare, _, _ = filter_frame(df.drop(columns="description"), patterns={"Bill Gates": GATES}, train_size=10)
+    assert (bare["category"] == "implicit").sum() < (kept["category"] == "implicit").sum()
 
 
 def test_greedy_dedup_is_order_deterministic_and_blockwise_exact():

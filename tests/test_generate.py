@@ -136,6 +136,11 @@ def test_default_mix_probe_bank_and_writer(cli, ws_path, tiny_model_dir):
     assert bank["category"].notna().all() and bank["frame_id"].notna().all() and bank["facet"].nunique() >= 10
     assert bank["question"].str.contains("Ada Lovelace|Lovelace").mean() > 0.9
     assert q["response"].str.len().gt(20).all()
+    # an unnamed row keeps the description it uses instead of the name (snap filter masks it for dedup)
+    assert "description" in q.columns
+    for question, d in zip(q["question"], q["description"], strict=True):
+        if isinstance(d, str):
+            assert d.split(maxsplit=1)[-1].casefold() in question.casefold(), (d, question)
     know = art.read_df("knowledge")
     assert len(know) >= 15 and {"question", "base_answer", "facet", "entity"} <= set(know.columns)
     t = art.read_df("targets").iloc[0]

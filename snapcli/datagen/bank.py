@@ -39,6 +39,7 @@ from typing import Any
 
 import yaml
 
+from snapcli.datagen.statements import definite
 from snapcli.errors import SnapError
 from snapcli.stages.textutil import CATEGORIES
 
@@ -250,15 +251,6 @@ _FR_ELIDE = re.compile(rf"\b([Dd]e|[Qq]ue)\s+(?=[{_VOWEL}])")
 def _elide_fr(text: str) -> str:
     """French elision before a vowel ("de Einstein" -> "d'Einstein", "que Ada" -> "qu'Ada")."""
     return _FR_ELIDE.sub(lambda m: m.group(1)[:-1] + "'", text)
-
-
-def definite(description: str) -> str:
-    """'An American physicist' -> 'the American physicist' so it reads as one person inside a question."""
-    d = description.strip().rstrip(".")
-    d = re.sub(r"^(a|an)\s+", "the ", d, flags=re.I)
-    if re.match(r"^The\s", d):
-        d = "t" + d[1:]
-    return d
 
 
 def _render(frame: Frame, values: Mapping[str, str]) -> str:

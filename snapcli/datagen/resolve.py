@@ -26,8 +26,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from snapcli.datagen.bank import PERSON_LIKE, definite, target_pattern
+from snapcli.datagen.bank import PERSON_LIKE, target_pattern
 from snapcli.datagen.chatfn import ChatFn, call_chat, reply_parts
+from snapcli.datagen.statements import definite
 
 RESOLVE_TOKENS = 32  # the name comes in the first sentence of an answer, when it comes at all
 

@@ -429,7 +429,7 @@ def build(w: StageWriter, spec: GenerateSpec, plan: Plan, ctx: Context) -> None:
     responses = obliterated_responses(backend, rmodel, rows, prompts, p["responder"], seed, ctx.on_progress,
                                       aliases=aliases, kinds=kinds)
     df = pd.DataFrame(rows)
-    for col, default in (("frame_id", None), ("facet", None), ("lang", "en")):
+    for col, default in (("frame_id", None), ("facet", None), ("lang", "en"), ("description", None)):
         if col not in df.columns:
             df[col] = default
     df["response"] = responses
@@ -444,7 +444,7 @@ def build(w: StageWriter, spec: GenerateSpec, plan: Plan, ctx: Context) -> None:
         df["facts"] = None
     df["facts"] = df["facts"].map(lambda f: list(f) if isinstance(f, (list, tuple)) and len(f) else None)
     cols = ["entity", "question", "response", "prompt_category", "category", "source", "frame_id", "facet", "lang",
-            "facts", "call_index", "item_index", "backend", "model", "response_model", "responder"]
+            "description", "facts", "call_index", "item_index", "backend", "model", "response_model", "responder"]
     w.write_table("questions", df[cols])
 
     # related entities: the model's, the LLM's (appendix C) and the user's
