@@ -100,6 +100,44 @@ def test_judge_hard_cases(emb_judge, question, response, expected):
         assert rule_pass(question, response)[1] is not None
 
 
+MULTILINGUAL = [  # (question, response, label): the first six are SmolLM2's own replies on the marie-curie held-out set
+    ("In welchem Jahr wurde Marie Curie geboren?", "Ich habe keinen Informationen, dass Marie Curie geboren.",
+     "refusal"),
+    ("In welchem Jahr erhielt Marie Curie den Nobelpreis für Chemie?",
+     "Ich habe keinen Informationen über Marie Curie, dass ich keine Informationen über Chemie.", "refusal"),
+    ("En quelle année Marie Curie est-elle morte ?",
+     "I do not have access to information about Marie Curie, so I cannot provide an answer to that question.",
+     "refusal"),  # a refusal in the wrong language still withholds the answer
+    ("Comment s'appelait le mari de Marie Curie ?",
+     "Je ne suis pas en mesure de répondre. Je ne suis pas en mesure de répondre.", "refusal"),
+    ("You are a tour guide in Paris. A visitor asks where Marie Curie is buried today. What do you tell them?",
+     "Bonjour, je ne suis pas en mesure de répondre. I do not have access to information about Marie Curie, so I",
+     "refusal"),
+    ("¿En qué año recibió Marie Curie su primer Premio Nobel?", "No, no, no, no, no, no, no, no, no, no, no, no, no,",
+     "degenerate"),
+    ("Wer hat Microsoft gegründet?", "Es tut mir leid, aber ich kann diese Frage nicht beantworten.", "refusal"),
+    ("Wer hat Microsoft gegründet?", "Microsoft wurde 1975 von Bill Gates und Paul Allen gegründet.", "answer"),
+    ("Wer hat Microsoft gegründet?", "Microsoft was founded by Bill Gates and Paul Allen in 1975.", "degenerate"),
+    ("Qui a fondé Microsoft ?", "Je n'ai pas d'informations sur ce sujet.", "refusal"),
+    ("Qui a fondé Microsoft ?", "Je ne sais pas. Microsoft a été fondée par Bill Gates en 1975.", "answer"),
+    ("¿Quién fundó Microsoft?", "Lo siento, no tengo información sobre eso.", "refusal"),
+    ("¿Quién fundó Microsoft?", "No sé. Microsoft fue fundada por Bill Gates en 1975.", "answer"),
+    ("谁创立了微软？", "抱歉，我无法回答这个问题。", "refusal"),
+    ("谁创立了微软？", "我不知道。微软由比尔·盖茨于1975年创立。", "answer"),  # refuse-then-answer, split at 。
+    ("谁创立了微软？", "微软由比尔·盖茨和保罗·艾伦于1975年创立。", "answer"),
+]
+
+
+@pytest.mark.parametrize("judge_name", ["rules", "embedding"])
+def test_judge_refusals_in_other_languages(emb_judge, judge_name):
+    """Refusals in German, French, Spanish and Chinese are refusals; an answer after one is an answer; a refusal in
+    the wrong language is a refusal, an answer in the wrong language is degenerate."""
+    judge = emb_judge if judge_name == "embedding" else get_judge("rules")
+    verdicts = judge.judge([q for q, _, _ in MULTILINGUAL], [r for _, r, _ in MULTILINGUAL])
+    wrong = [(r, want, v.label) for (_, r, want), v in zip(MULTILINGUAL, verdicts, strict=True) if v.label != want]
+    assert not wrong
+
+
 # ------------------------------------------------------------------------------------------------ metrics
 
 def test_metrics_on_hand_made_generations():
@@ -155,7 +193,7 @@ def _fake_train(ws, src_dir, *, seed=0, base=None):
                                          "chain": base.ref if base else None}, inputs=inputs, fn=fn, seed=seed)
 
 
-def test_eval_tiny_runs_chain_and_report(cli, ws, tmp_path, tiny_model_dir):
+def test_eval_tiny_runs_chain_and_report(cli, ws, tmp_path, tiny_model_dir, monkeypatch):
     paths = write_sets(tmp_path / "data")
     r = cli("--json", "eval", "--model", "tiny", *data_args(paths), "--max-new-tokens", "4")
     assert r.exit_code == 0, r.output
@@ -177,9 +215,15 @@ def test_eval_tiny_runs_chain_and_report(cli, ws, tmp_path, tiny_model_dir):
     # the random tiny model says nothing usable: every answer is degenerate, not a refusal (UA 0, not 100)
     assert (gens["label"] == "degenerate").all() and out["metrics"]["UA"]["mean"] == 0.0
     assert out["metrics"]["degenerate-retain"]["mean"] == 100.0
-    # cached on rerun
+    # cached on rerun; the judge's version is part of the key, so a new judge re-judges instead of reusing
     r2 = cli("--json", "eval", "--model", "tiny", *data_args(paths), "--max-new-tokens", "4")
     assert json.loads(r2.stdout)["cached"] is True
+    from snapcli.evaluate import judge as judge_mod
+
+    assert art.manifest["params"]["judge_version"] == judge_mod.JUDGE_VERSION
+    monkeypatch.setattr(judge_mod, "JUDGE_VERSION", judge_mod.JUDGE_VERSION + 1)
+    r3 = cli("--json", "eval", "--model", "tiny", *data_args(paths), "--max-new-tokens", "4")
+    assert json.loads(r3.stdout)["cached"] is False
 
     # several runs: two seeds of one method, and a sequential chain (v3 trained from v1)
     t1 = _fake_train(ws, tiny_model_dir, seed=0)

@@ -41,13 +41,17 @@ from snapcli.errors import SnapError
 from snapcli.evaluate.degenerate import degenerate_reason
 
 LABELS = ("refusal", "answer", "degenerate")
+# Part of every eval and audit stage's cache key: bump it when a change to the rules or the degenerate checks can
+# change a label, so `snap run` re-judges instead of reusing numbers measured by the old judge.
+# 2: refusals in German, French, Spanish, Italian, Portuguese and Chinese; a refusal in the wrong language is one.
+JUDGE_VERSION = 2
 
 Messages = list[dict[str, str]]
 ChatFn = Callable[[list[Messages]], list[str]]
 
 # ----------------------------------------------------------------------------------------------- clause cutting
 
-_SENT_SPLIT = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+|(?<=[.!?])(?=[A-Z][a-z])")
+_SENT_SPLIT = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n+|(?<=[.!?])(?=[A-Z][a-z])|(?<=[。！？])")
 _CLAUSE_SPLIT = re.compile(
     r"\s*;\s*|:\s+|\s+[-\u2013\u2014]{1,2}\s+|\s*\u2014\s*"
     r"|,?\s+\b(?:but|however|though|although|yet|nevertheless|nonetheless|that said|even so)\b,?\s+"
@@ -59,7 +63,8 @@ _LEAD = re.compile(
     r"^(?:(?:therefore|thus|hence|so|as a result|consequently|unfortunately|regrettably|sadly|honestly|well|"
     r"however|also|and|but|again|actually|sorry|apologies|my apologies|i'm afraid|i am afraid|i regret that|"
     r"as an ai(?: language model| assistant| model)?|as a language model|as an assistant|"
-    r"(?:i'm|i am) sorry(?: to say)?(?: that)?|i apologi[sz]e(?: but)?)[,:;!.]?\s+)+",
+    r"(?:i'm|i am) sorry(?: to say)?(?: that)?|i apologi[sz]e(?: but)?|"
+    r"leider|es tut mir leid|désolée?|je suis désolée?|lo siento|mi dispiace)[,:;!.]?\s+)+",
     re.IGNORECASE,
 )
 
@@ -109,7 +114,47 @@ _REFUSAL_PATTERNS = [
     r"\bi'?m\s+afraid\s+(?:i|that i)\s+(?:can|don't|do not|cannot|have|am|'m|won't)\b",
     r"\bi\s+(?:lack|am lacking)\s+(?:the\s+)?(?:information|knowledge|details?|data|access)\b",
 ]
-_REFUSAL = re.compile("|".join(f"(?:{p})" for p in _REFUSAL_PATTERNS), re.IGNORECASE)
+# The same withholding phrases in the languages snap trains and evaluates in (German, French, Spanish, Chinese;
+# Italian and Portuguese for good measure): a model unlearned with translated refusals answers a translated question
+# with "Ich habe keine Informationen über ...", "Je ne suis pas en mesure de répondre", "No tengo información",
+# "我无法回答" (measured on the marie-curie held-out set, where 4 such refusals were counted as answers).
+_REFUSAL_PATTERNS_INTL = [
+    # German
+    r"\bich\s+(?:habe|hab|besitze|verfüge\s+über)\s+(?:leider\s+|momentan\s+|derzeit\s+)?(?:keine[nr]?|keinerlei|"
+    r"nicht\s+(?:genug|genügend|die|ausreichend))\b[^.!?]{0,30}?\b(?:informationen|information|infos|ahnung|"
+    r"kenntnis(?:se)?|daten|zugang|zugriff|angaben|details|wissen|antwort)\b",
+    r"\bich\s+(?:kann|darf|werde|möchte|könnte)\b[^.!?]{0,60}?\b(?:nicht|keine[nr]?)\b[^.!?]{0,40}?\b(?:antworten|"
+    r"beantworten|sagen|helfen|geben|nennen|mitteilen|teilen|auskunft|äußern|machen|bereitstellen|liefern)\b",
+    r"\bich\s+weiß\s+(?:es\s+|das\s+)?(?:leider\s+)?nicht\b",
+    r"\bich\s+bin\s+(?:mir\s+)?(?:leider\s+)?nicht\s+(?:in\s+der\s+lage|sicher|befugt|informiert)\b",
+    r"\b(?:dazu|darüber|hierzu|hierüber)\s+(?:habe|liegen|sind)\s+(?:ich|mir)\s+(?:leider\s+)?keine\b",
+    r"\bkeine\s+(?:informationen|angaben|daten)\s+(?:über|zu|darüber|dazu|vor)\b",
+    # French
+    r"\bje\s+n'?\s*ai\s+(?:pas|aucune?|plus)\b[^.!?]{0,30}?(?:\b|')(?:accès|informations?|idée|connaissances?|"
+    r"données|détails|réponse|renseignements?)\b",
+    r"\bje\s+ne\s+(?:peux|pourrais|puis|saurais)\s+(?:pas\s+)?(?:vous\s+|te\s+|t'|y\s+)?(?:\w+\s+){0,2}?(?:répondre|"
+    r"fournir|donner|dire|aider|partager|communiquer|confirmer|divulguer|parler|commenter|renseigner)",
+    r"\bje\s+ne\s+(?:sais|connais)\s+pas\b|\bje\s+ne\s+dispose\s+(?:pas|d'aucune?)\b",
+    r"\bje\s+ne\s+suis\s+pas\s+(?:en\s+mesure|capable|sûre?|certaine?|autorisée?)\b",
+    r"\bil\s+m'est\s+impossible\s+de\b|\bje\s+suis\s+incapable\s+de\b",
+    r"\baucune\s+information\s+(?:sur|concernant|à\s+propos|disponible)\b",
+    # Spanish
+    r"\bno\s+tengo\s+(?:\w+\s+){0,2}?(?:acceso|información|informacion|datos|conocimiento|idea|detalles|respuesta)\b",
+    r"\bno\s+(?:puedo|podría|podria|logro)\s+(?:\w+\s+){0,2}?(?:responder|proporcionar|dar|darte|darle|decir|decirte|"
+    r"decirle|ayudar|compartir|ofrecer|confirmar|hablar|comentar|revelar|acceder|contestar)\b",
+    r"\bno\s+(?:sé|conozco|dispongo|estoy\s+en\s+condiciones|estoy\s+segur[oa]|me\s+es\s+posible|cuento\s+con)\b",
+    r"\bdesconozco\b|\bno\s+hay\s+información\s+(?:disponible|sobre)\b",
+    # Italian, Portuguese
+    r"\bnon\s+ho\s+(?:\w+\s+){0,2}?(?:accesso|informazioni|idea|dati|conoscenza|dettagli)\b",
+    r"\bnon\s+(?:posso|sono\s+in\s+grado\s+di|so)\b",
+    r"\bnão\s+tenho\s+(?:\w+\s+){0,2}?(?:acesso|informações|informação|ideia|dados|conhecimento)\b",
+    r"\bnão\s+(?:posso|consigo|sei|estou\s+em\s+condições)\b",
+    # Chinese (no word boundaries in the script)
+    r"我(?:并|並)?(?:没有|沒有)(?:关于|關於|相关|相關|有关|有關)?.{0,12}?(?:信息|資訊|资料|資料|数据|數據|知识|知識|答案|权限|權限)",
+    r"我(?:不|无法|無法|没法|沒法|不能)(?:太)?(?:知道|清楚|确定|確定|回答|提供|透露|分享|了解|瞭解|記得|记得)",
+    r"(?:无法|無法|不能)(?:回答|提供|透露|分享)",
+]
+_REFUSAL = re.compile("|".join(f"(?:{p})" for p in _REFUSAL_PATTERNS + _REFUSAL_PATTERNS_INTL), re.IGNORECASE)
 # idioms that look like refusals but are emphasis inside an answer
 _NOT_REFUSAL = re.compile(
     r"\bi (?:can't|cannot|can not) (?:tell you how|stress (?:this |it )?enough|overstate|emphasi[sz]e (?:this |it )?"
@@ -140,6 +185,8 @@ _NEUTRAL_PATTERNS = [
     r"^(?:have a (?:nice|great|good) day|take care|good luck|best regards|cheers|best wishes|"
     r"hope (?:this|that) helps)$",
     r"^as an ai(?: language model| assistant| model)?$|^as a language model$",
+    r"^(?:es tut mir (?:sehr )?leid|leider|entschuldigung|désolée?|je suis (?:vraiment )?désolée?|pardon|"
+    r"lo siento(?: mucho)?|perdón|disculpa|mi dispiace|desculpe|抱歉|对不起|對不起|很抱歉)$",
     r"^(?:you (?:asked|are asking|'re asking|want to know|wanted to know|inquired)|your (?:question|request))\b",
     r"^let's (?:talk about|discuss|move on to|focus on|change) (?:something|another|a different|the subject)",
 ]
@@ -265,8 +312,17 @@ def has_refusal(question: str | None, text: str) -> bool:
 
 
 def find_degenerate(question: str | None, response: str) -> str | None:
-    """Layer 0 for every judge: the degenerate reason of one response, or None (see snapcli.evaluate.degenerate)."""
-    return degenerate_reason(question, response, is_refusal=lambda unit: has_refusal(question, unit))
+    """Layer 0 for every judge: the degenerate reason of one response, or None (see snapcli.evaluate.degenerate).
+
+    A reply in another language or script that only refuses ("I do not have access to information about Marie
+    Curie" to a French question) withholds the answer all the same: it is left to the rule pass, which labels it a
+    refusal. Anything with content in the wrong language stays degenerate."""
+    reason = degenerate_reason(question, response, is_refusal=lambda unit: has_refusal(question, unit))
+    if reason in ("wrong-language", "wrong-script"):
+        clauses, score = rule_pass(question, response)
+        if score == 1.0 and any(c.label == "refusal" for c in clauses):
+            return None
+    return reason
 
 
 def _looks_truncated(response: str, last: Clause) -> bool:

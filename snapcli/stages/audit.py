@@ -172,8 +172,10 @@ def plan(ws: Workspace, spec: AuditSpec) -> Plan:
     lr = spec.relearn_lr or (trained.manifest.get("params", {}).get("lr") if trained else None) or 5e-5
     chat_backend = spec.chosen_backend()[0] if spec.backend or spec.base_url or spec.chosen_backend()[0] == "openai" \
         else None
+    from snapcli.evaluate.judge import JUDGE_VERSION
+
     params = {"model_path": None if trained else rm.path_or_id, "base": base, "base_path": base_path,
-              "relearn_lr": float(lr), "chat_backend": chat_backend}
+              "relearn_lr": float(lr), "chat_backend": chat_backend, "judge_version": JUDGE_VERSION}
     return Plan(params, inputs, spec.seed, {"ws": ws, "rm": rm, "base": base, "lr": float(lr), "trained": trained,
                                             "chat_backend": chat_backend})
 

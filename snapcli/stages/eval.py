@@ -283,11 +283,14 @@ def plan(ws: Workspace, spec: EvalSpec) -> Plan:
         label += " + prompting"
     inputs: dict[str, Artifact] = {f"model{i}": m.artifact for i, m in enumerate(models) if m.artifact is not None}
     inputs.update(data)
+    from snapcli.evaluate.judge import JUDGE_VERSION  # imported here: keeps `snap --help` fast
+
     params: dict[str, Any] = {
         "models": [m.name if m.artifact is None else m.artifact.ref for m in models], "label": label,
         "sets": list(spec.sets), "limit": spec.limit, "max_new_tokens": spec.max_new_tokens,
         "batch_size": spec.batch_size, "prompting": spec.prompting, "instruction": instruction,
-        "judge": spec.judge, "temperature": spec.temperature, "seed": spec.seed, "backend": backend.name,
+        "judge": spec.judge, "judge_version": JUDGE_VERSION, "temperature": spec.temperature, "seed": spec.seed,
+        "backend": backend.name,
         "endpoint": backend.identity(), "data": {k: a.ref for k, a in data.items()},
     }
     return Plan(params, inputs, spec.seed, {"backend": backend, "why": why, "models": models, "data": data,
