@@ -120,6 +120,9 @@ def test_ctrl_c_exits_130_and_publishes_nothing(tmp_path):
     env = {**os.environ, "SNAP_HOME": str(home)}
     driver = (
         "import os, signal, sys, time\n"
+        # a run started in the background (nohup, CI runners, `make test &`) inherits SIGINT ignored, and Python
+        # then installs no KeyboardInterrupt handler: give the child what a terminal gives
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "from transformers import PreTrainedModel\n"
         "orig = PreTrainedModel.save_pretrained\n"
         "def save_then_ctrl_c(self, *a, **k):\n"
