@@ -40,12 +40,19 @@ def smollm2_dir(snap_home) -> Path:
 
 
 @pytest.fixture(scope="session")
-def smollm2_chat(smollm2_dir):
-    """A greedy chat callable over the embedded SmolLM2 (snapcli.datagen.chatfn.local_chat), loaded once."""
-    from snapcli.datagen.chatfn import local_chat
+def smollm2_lm(smollm2_dir):
+    """(model, tokenizer) of the embedded SmolLM2, loaded once."""
     from snapcli.models import load_causal_lm
 
-    model, tok = load_causal_lm("smollm2")
+    return load_causal_lm("smollm2")
+
+
+@pytest.fixture(scope="session")
+def smollm2_chat(smollm2_lm):
+    """A greedy chat callable over the embedded SmolLM2 (snapcli.datagen.chatfn.local_chat), loaded once."""
+    from snapcli.datagen.chatfn import local_chat
+
+    model, tok = smollm2_lm
     return local_chat(model, tok, batch_size=8)
 
 

@@ -234,6 +234,7 @@ def test_unresolved_unnamed_questions_leave_forget_and_become_near_miss_retain_r
     assert len(qs) >= 20 - int(gen.manifest["extra"]["unresolved_dropped"]["Bill Gates"])
     assert gen.manifest["extra"]["unresolved_dropped"]["Bill Gates"] == int(
         ((res["check"] == "question") & ~res["resolved"]).sum())
+    assert (res["by"] == "answer").all() and res["margin"].isna().all()  # default: the answer alone decides
     assert cli("filter", "--variant-share", "0").exit_code == 0
     common = ["--model", "tiny", "--neighbours", "1", "--per-subject", "2", "--answer-tokens", "4", "--general-size",
               "10", "--general-train", "0", "--variant-share", "0"]
@@ -246,3 +247,12 @@ def test_unresolved_unnamed_questions_leave_forget_and_become_near_miss_retain_r
     r = cli("--json", "augment", *common)
     assert r.exit_code == 0, r.output
     assert not (ws.resolve(json.loads(r.stdout)["ref"]).read_df("retain")["source"] == "near-miss").any()
+    # --likelihood-check: what the answers do not resolve is ranked against his neighbours' names
+    r = cli("generate", "--entity", "Bill Gates", "--model", "smollm2", "--kind", "person", "--calls", "0",
+            "--questions", "20", "--derived", "0", "--k", "0", "--probe-tokens", "16", "--likelihood-check")
+    assert r.exit_code == 0, r.output
+    res = ws.resolve("generate@latest").read_df("resolution")
+    desc = res[res["check"] == "description"]
+    by_lik = desc[desc["by"] == "likelihood"]
+    assert len(by_lik) and by_lik["margin"].notna().all() and by_lik["rival"].notna().all()
+    assert desc.loc[desc["by"] == "answer", "resolved"].all()  # the answer only decides when it names him
