@@ -20,8 +20,8 @@ Two checks, both greedy and batched on the model being unlearned:
 "Names the target" is `snapcli.datagen.bank.target_pattern`: the name, an alias or (people) the surname, as a word.
 
 A small model often answers a description with an invented name yet still prefers the right one: asked "Who is the
-Polish-French chemist?", SmolLM2-135M answers "Eugene Apollinaire", but among Marie Curie and 27 other scientists it
-gives "Marie Curie" the highest probability as the reply. So `check_descriptions` also takes a `scorer` (the
+Polish-French chemist?", SmolLM2-135M answers "Eugene Apollinaire", but among Marie Curie and 32 other scientists it
+gives "Marie Curie" the highest probability as the reply. So `check_descriptions` can also take a `scorer` (the
 log-likelihood of each candidate reply, snapcli.models.scoring) and `contrast` names (the target's neighbours and the
 people its answers mention): a description the answer does not resolve is kept when one of the target's names scores
 above every contrast name. Measured on what the model said about four targets (issue 11): it keeps 7 of 11 Marie
@@ -29,7 +29,8 @@ Curie descriptions ("the first woman to win the Nobel Prize in Chemistry", margi
 ("the Hungarian-American physicist": Albert Einstein ranks first) and the generic ("the scientist who won the Nobel
 Prize"); none of the invented Taylor Swift or Sherlock Holmes descriptions ("the Jamaican-American rapper") and no
 Bill Gates description the answer did not already resolve (Elon Musk outscores him on every one: a prior, not
-knowledge, so the answer check stays first).
+knowledge, so the answer check stays first). It is opt-in (`snap generate --likelihood-check`): on held-out
+marie-curie it raised UA 76.9 -> 84.6 and UA-multihop 0 -> 25 but lowered RA 86.7 -> 70.0 (docs/data-stages.md).
 """
 
 from __future__ import annotations
@@ -115,9 +116,9 @@ def check_descriptions(chat: ChatFn, descriptions: Sequence[str], names: Sequenc
     `scorer` and `contrast` names, when one of `names` is a likelier reply than every contrast name (margin > 0)."""
     checks = resolve(chat, [description_question(definite(d), kind) for d in descriptions], names, kind,
                      batch_size=batch_size)
-    if scorer is not None and contrast:
-        mine = {n.casefold() for n in names}
-        rivals = [c for c in dict.fromkeys(contrast) if c.casefold() not in mine]
+    mine = {n.casefold() for n in names}
+    rivals = [c for c in dict.fromkeys(contrast) if c.casefold() not in mine]
+    if scorer is not None and rivals:  # nobody to rank against: the answer alone decides
         for i, c in enumerate(checks):
             if c.resolved:
                 continue

@@ -363,6 +363,9 @@ def build(w: StageWriter, spec: GenerateSpec, plan: Plan, ctx: Context) -> None:
         probe_backend = _probe_backend(plan.state["ws"], spec, backend)
         chat = backend_chat(probe_backend, spec.model)
         scorer = _scorer(probe_backend, spec.model) if spec.likelihood_check else None
+        if spec.likelihood_check and scorer is None:
+            ctx.note(f"[yellow]warning[/yellow]: --likelihood-check needs --model in this process "
+                     f"({probe_backend.name} backend): descriptions are checked by the answer alone")
         kind_chat = None if backend.in_process else backend_chat(backend, qmodel)
         for i, e in enumerate(entities):
             ctx.progress("probing the model", i, len(entities))
