@@ -3,6 +3,9 @@ against its baseline in the same process (or, for peak memory, in sibling proces
 
   training step time   wasserstein vs none, wasserstein vs an Opt-Out-style SW, every regularizer vs none
                        (benchmarks/bench_train.py)
+  training loss        snap's NLL (logits only at labelled columns, the shared prompt start run once) vs a plain
+                       forward + backward on a demo-shaped batch, with the loss/gradient differences
+                       (benchmarks/bench_loss.py)
   eval generation      snap's batched greedy generation (length buckets, shared prefix, finished rows dropped) vs a
                        one-prompt-at-a-time `model.generate` loop, tokens/s, median of alternating rounds; also
                        batched `model.generate`, and vLLM where installed with a GPU (benchmarks/bench_generation.py)
@@ -34,7 +37,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-PARTS = ["train", "generation", "filter", "judge", "zero3"]
+PARTS = ["train", "loss", "generation", "filter", "judge", "zero3"]
 
 
 def _json_of(main, argv: list[str]) -> dict:
@@ -60,6 +63,15 @@ def bench_train(args) -> dict:
     if args.threads:
         argv += ["--threads", str(args.threads)]
     return _json_of(bt.main, argv)
+
+
+def bench_loss(args) -> dict:
+    import bench_loss as bl
+
+    argv = ["--model", args.model, "--repeats", "3" if args.full else "2"]
+    if args.threads:
+        argv += ["--threads", str(args.threads)]
+    return _json_of(bl.main, argv)
 
 
 def bench_generation(args) -> dict:
@@ -135,8 +147,8 @@ def main() -> None:
     t_all = time.perf_counter()
     raw: dict = {}
     seconds: dict = {}
-    for part, fn in (("train", bench_train), ("generation", bench_generation), ("filter", bench_filter),
-                     ("judge", bench_judge), ("zero3", bench_zero3)):
+    for part, fn in (("train", bench_train), ("loss", bench_loss), ("generation", bench_generation),
+                     ("filter", bench_filter), ("judge", bench_judge), ("zero3", bench_zero3)):
         if part in skip:
             continue
         t0 = time.perf_counter()
@@ -153,6 +165,9 @@ def main() -> None:
         ratios["train_regularizer_speedup_vs_optout_sw"] = t.get("regularizer_speedup_vs_optout")
         ratios["train_step_vs_none"] = r
         ratios["peak_memory_vs_none"] = t.get("peak_mem_ratio_vs_none")
+    if "loss" in raw:
+        ratios["train_loss_vs_plain_forward"] = raw["loss"].get("speedup_vs_plain")
+        ratios["train_loss_difference_from_plain"] = raw["loss"].get("difference_from_plain")
     if "generation" in raw:
         g = raw["generation"]
         ratios["eval_generation_batched_vs_loop_tokens_per_s"] = g.get("speedup_batched_vs_loop")

@@ -241,7 +241,7 @@ def _same(a, b):
 
 def test_mia_scores_match_the_training_loss(tiny):
     from snapcli.train.data import collate, encode
-    from snapcli.train.loop import sequence_nll
+    from snapcli.train.nll import sequence_nll
 
     model, tok, _ = tiny
     pairs = [("Where did Bill Gates grow up?", BASE), ("Who founded Apple?", "Steve Jobs and Steve Wozniak.")]

@@ -201,6 +201,20 @@ def test_local_backend_batches_and_caches(tiny_model_dir, tmp_path):
     assert len(list((tmp_path / "ws" / "cache" / "llm").rglob("*.json"))) == 6
 
 
+
+
+def test_cache_lookups_never_list_the_cache(tmp_path, monkeypatch):
+    """`if cache:` once counted every file (a glob per request: quadratic in the cache's size; 4 s of a 424-question
+    eval). An empty cache is truthy and a lookup is one file read."""
+    cache = LLMCache(tmp_path / "cache")
+    assert cache and len(cache) == 0
+    cache.put("ab" + "0" * 62, {"text": "hi"})
+
+    def no_glob(*a, **k):
+        raise AssertionError("the cache directory was listed")
+
+    monkeypatch.setattr(LLMCache, "__len__", no_glob)
+    assert cache and cache.get("ab" + "0" * 62)["text"] == "hi"
 # ------------------------------------------------------------------ kill and rerun
 
 

@@ -63,7 +63,7 @@ def reference_reg(ws: Workspace, ref: str) -> float:
     from snapcli.models import load_causal_lm
     from snapcli.models.loading import load_weights
     from snapcli.train.data import collate, encode_all, train_rows
-    from snapcli.train.loop import sequence_nll
+    from snapcli.train.nll import sequence_nll
     from snapcli.train.regularizers import RegSpec, Target, make_targets, select_params, snap_to_init_dtype
 
     art = ws.resolve(ref)

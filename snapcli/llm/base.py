@@ -144,7 +144,7 @@ class LLMBackend(ABC):
         for i, conv in enumerate(conversations):
             key = LLMCache.key(ident, model_id, conv, sampling)
             keys.append(key)
-            hit = self.cache.get(key) if self.cache and not self.refresh_cache else None
+            hit = self.cache.get(key) if self.cache is not None and not self.refresh_cache else None
             if hit is not None and not _replayable(hit):
                 hit = None
             if hit is not None:

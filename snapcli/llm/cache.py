@@ -46,5 +46,9 @@ class LLMCache:
         tmp.write_text(json.dumps(fix_value(value)[0], ensure_ascii=False), encoding="utf-8")
         os.replace(tmp, p)
 
+    def __bool__(self) -> bool:
+        return True  # an empty cache is still a cache; and `if cache:` must not count the files (a glob)
+
     def __len__(self) -> int:
+        """Number of entries (globs the directory: for tests and stats, not for hot paths)."""
         return sum(1 for _ in self.root.glob("*/*.json")) if self.root.is_dir() else 0

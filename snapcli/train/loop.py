@@ -25,7 +25,9 @@ import pandas as pd
 import torch
 
 from snapcli.errors import RunFailed, SnapError
-from snapcli.train.data import IGNORE, PairedOrder, collate, encode_all
+from snapcli.models.generation import _cache_kwarg
+from snapcli.train.data import PairedOrder, collate, encode_all
+from snapcli.train.nll import can_share_prefix, sequence_nll
 from snapcli.train.regularizers import (
     RegSpec,
     Regularizer,
@@ -127,18 +129,6 @@ def _peak_mem_mb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KB
-
-
-def sequence_nll(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Per-example mean NLL over labelled tokens (paper eq. 1: -1/T sum log p)."""
-    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False)
-    logits = out.logits[:, :-1].float()
-    labels = batch["labels"][:, 1:]
-    tok = torch.nn.functional.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=IGNORE, reduction="none"
-    ).view(labels.shape)
-    n = (labels != IGNORE).sum(dim=1).clamp_min(1)
-    return tok.sum(dim=1) / n
 
 
 def _make_accelerator(cfg: TrainConfig, micro: int):
@@ -478,6 +468,10 @@ def train(
     resumed_from = start
 
     device = acc.device
+    unwrapped = acc.unwrap_model(model)
+    # the batch's common prompt start runs once (snapcli/train/nll.py); ZeRO-3 would gather its shards twice
+    share = not zero3 and can_share_prefix(unwrapped)
+    cache_arg = _cache_kwarg(unwrapped) if share else None
     for step in range(start, total):
         t0 = time.perf_counter()
         lf_sum = lr_sum = 0.0
@@ -492,7 +486,7 @@ def train(
             batch = {k: v.to(device) for k, v in batch.items()}
             n_tokens += int(batch["attention_mask"].sum())
             with acc.accumulate(model):
-                nll = sequence_nll(model, batch)
+                nll = sequence_nll(model, batch, share_prefix=share, cache_arg=cache_arg)
                 nb = len(fi)
                 loss_f = nll[:nb].mean()
                 loss_r = nll[nb:].mean() if ri else torch.zeros((), device=nll.device)
@@ -541,7 +535,7 @@ def train(
     summary = {
         "steps": total, "resumed_from_step": resumed_from, "processes": world,
         "deepspeed_zero_stage": _zero_stage(acc) if ds else None,
-        "forget_examples": len(f_ex), "retain_examples": len(r_ex),
+        "forget_examples": len(f_ex), "retain_examples": len(r_ex), "shared_prefix": share,
         # R between the published weights and theta_init, with the directions of step `steps`
         "final_reg": reg.value(total),
         "memory": reg_memory, "is_main": rank == 0,

@@ -10,7 +10,7 @@ runner then asks the attacked model the forget questions and measures leakage ag
   forget questions are the ones evaluated (`AttackOutcome.eval_rows`).
   Recovery % = (leakage after the attack - leakage of the unlearned model) / (leakage of the base model - leakage
   of the unlearned model) x 100 on those held-out questions (`recovery`). The loss and data encoding are the
-  training stage's own (snapcli.train.data.encode/collate, snapcli.train.loop.sequence_nll).
+  training stage's own (snapcli.train.data.encode/collate, snapcli.train.nll.sequence_nll).
 - ``int8``: torch's dynamic int8 quantization of every Linear layer except the LM head (weights int8 per channel,
   activations quantized per batch; ``torch.ao.quantization.quantize_dynamic``), on a CPU copy. On CUDA with
   bitsandbytes installed and the model's directory known, LLM.int8() instead (``load_in_8bit``).
@@ -103,7 +103,7 @@ class RelearnAttack(Attack):
 
     def apply(self, model, tok, rows, *, seed=0, model_path=None):
         from snapcli.train.data import collate, encode
-        from snapcli.train.loop import sequence_nll
+        from snapcli.train.nll import can_share_prefix, sequence_nll
 
         train_idx, eval_idx = self.split(rows, seed)
         t0 = time.perf_counter()
@@ -118,6 +118,7 @@ class RelearnAttack(Attack):
         g = torch.Generator().manual_seed(seed)
         order: list[int] = []
         losses = []
+        share = can_share_prefix(attacked)
         for _ in range(self.steps):
             batch_ids = []
             while len(batch_ids) < min(self.batch_size, len(examples)):
@@ -125,7 +126,7 @@ class RelearnAttack(Attack):
                     order = torch.randperm(len(examples), generator=g).tolist()
                 batch_ids.append(order.pop())
             batch = {k: v.to(device) for k, v in collate([examples[j] for j in batch_ids], pad).items()}
-            loss = sequence_nll(attacked, batch).mean()
+            loss = sequence_nll(attacked, batch, share_prefix=share).mean()
             loss.backward()
             if self.max_grad_norm > 0:
                 torch.nn.utils.clip_grad_norm_(params, self.max_grad_norm)
