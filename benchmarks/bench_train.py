@@ -137,7 +137,7 @@ def child(args) -> None:
     model.to(dev)
     micro = [{k: v.to(dev) for k, v in b.items()} for b in micro]
     reg, _ = _make_reg(args.child, model, args.projections, micro)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-5, weight_decay=0.1)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-5, weight_decay=0.1, fused=True)
     _step(model, opt, micro, reg, 0.1, 0)
     mem = reg.memory_bytes() if hasattr(reg, "memory_bytes") else {
         "theta_init_bytes": sum(t.init.numel() * t.init.element_size() for t in reg.targets)}
@@ -157,6 +157,9 @@ def main() -> None:
     ap.add_argument("--no-memory", action="store_true", help="skip the per-regularizer memory subprocesses")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    from snapcli.allocator import skip_reason, tune_allocator
+
+    allocator = "snap" if tune_allocator() else f"system ({skip_reason() or 'mallopt refused'})"  # as `snap` does
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.child:
@@ -170,7 +173,8 @@ def main() -> None:
         regs[v], est = _make_reg(v, model, args.projections, micro)
         fisher_est = est or fisher_est
         model.load_state_dict(init)  # snapping to bf16 is part of setup; every variant starts from the same weights
-    opts = {v: torch.optim.AdamW(model.parameters(), lr=1e-5, weight_decay=0.1) for v in variants}
+    opts = {v: torch.optim.AdamW(model.parameters(), lr=1e-5, weight_decay=0.1, fused=True)  # as snap train
+            for v in variants}
     times: dict[str, list[float]] = {v: [] for v in variants}
     reg_only: dict[str, list[float]] = {v: [] for v in variants}
     for rnd in range(args.steps + 1):
@@ -194,6 +198,7 @@ def main() -> None:
         "regularizer_seconds": {v: statistics.median(ts) for v, ts in reg_only.items()},
         "ratio_vs_none": {v: med[v] / med["none"] for v in variants} if "none" in med else {},
         "fisher_estimation_seconds_8_examples": fisher_est,
+        "allocator": allocator, "peak_rss_mb": _peak_mb(),
     }
     if "optout" in med and "wasserstein" in med:
         out["wasserstein_vs_optout"] = med["wasserstein"] / med["optout"]

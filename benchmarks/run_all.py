@@ -3,6 +3,8 @@ against its baseline in the same process (or, for peak memory, in sibling proces
 
   training step time   wasserstein vs none, wasserstein vs an Opt-Out-style SW, every regularizer vs none
                        (benchmarks/bench_train.py)
+  allocator            training step time and peak memory with snap's malloc settings vs glibc's defaults, each in
+                       its own fresh process (benchmarks/bench_allocator.py; snapcli/allocator.py)
   training loss        snap's NLL (logits only at labelled columns, the shared prompt start run once) vs a plain
                        forward + backward on a demo-shaped batch, with the loss/gradient differences
                        (benchmarks/bench_loss.py)
@@ -37,7 +39,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-PARTS = ["train", "loss", "generation", "filter", "judge", "zero3"]
+PARTS = ["train", "allocator", "loss", "generation", "filter", "judge", "zero3"]
 
 
 def _json_of(main, argv: list[str]) -> dict:
@@ -63,6 +65,15 @@ def bench_train(args) -> dict:
     if args.threads:
         argv += ["--threads", str(args.threads)]
     return _json_of(bt.main, argv)
+
+
+def bench_allocator(args) -> dict:
+    import bench_allocator as ba
+
+    argv = ["--model", args.model, "--steps", "3" if args.full else "2", "--rounds", "2" if args.full else "1"]
+    if args.threads:
+        argv += ["--threads", str(args.threads)]
+    return _json_of(ba.main, argv)
 
 
 def bench_loss(args) -> dict:
@@ -140,6 +151,9 @@ def main() -> None:
     bad = skip - set(PARTS)
     if bad:
         ap.error(f"unknown part(s) {', '.join(sorted(bad))} (choose from {', '.join(PARTS)})")
+    from snapcli.allocator import tune_allocator
+
+    tune_allocator()  # every part measures snap as the `snap` command runs it
     import torch
 
     if args.threads:
@@ -147,8 +161,9 @@ def main() -> None:
     t_all = time.perf_counter()
     raw: dict = {}
     seconds: dict = {}
-    for part, fn in (("train", bench_train), ("loss", bench_loss), ("generation", bench_generation),
-                     ("filter", bench_filter), ("judge", bench_judge), ("zero3", bench_zero3)):
+    for part, fn in (("train", bench_train), ("allocator", bench_allocator), ("loss", bench_loss),
+                     ("generation", bench_generation), ("filter", bench_filter), ("judge", bench_judge),
+                     ("zero3", bench_zero3)):
         if part in skip:
             continue
         t0 = time.perf_counter()
@@ -165,6 +180,9 @@ def main() -> None:
         ratios["train_regularizer_speedup_vs_optout_sw"] = t.get("regularizer_speedup_vs_optout")
         ratios["train_step_vs_none"] = r
         ratios["peak_memory_vs_none"] = t.get("peak_mem_ratio_vs_none")
+    if "allocator" in raw:
+        ratios["train_step_snap_malloc_vs_glibc_default"] = raw["allocator"].get("speedup_snap_vs_system")
+        ratios["peak_memory_snap_malloc_vs_glibc_default"] = raw["allocator"].get("peak_rss_ratio_snap_vs_system")
     if "loss" in raw:
         ratios["train_loss_vs_plain_forward"] = raw["loss"].get("speedup_vs_plain")
         ratios["train_loss_difference_from_plain"] = raw["loss"].get("difference_from_plain")

@@ -8,6 +8,9 @@ import sys
 
 def entry() -> None:
     try:
+        from snapcli.allocator import tune_allocator
+
+        tune_allocator()  # before torch allocates anything; also in every process `accelerate launch` starts
         from snapcli.cli.app import main
     except KeyboardInterrupt:
         sys.stderr.write("Interrupted\n")

