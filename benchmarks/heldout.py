@@ -6,9 +6,10 @@ For each held-out set in benchmarks/heldout/*.yaml (written independently of eve
 
 offline, with snap's default data and training flags (only the model and the size of the evaluation on the
 *generated* split are set: held-out sets are always evaluated whole), and print one table: UA, UA-multihop, RA,
-TA on the held-out questions before and after unlearning, the capability change on the embedded suite, and UA per
-surface variant (typos, languages, task requests, ...). Goals (issue 11): UA >= 90, UA-multihop >= 75, RA >= 85,
-TA >= 85, capability drop <= 3% relative.
+TA on the held-out questions before and after unlearning, the capability change on the embedded suite, leakage (the
+share of held-out forget questions answered with their gold facts: what the model states before, what survives
+after), and UA per surface variant (typos, languages, task requests, ...). Goals (issue 11): UA >= 90,
+UA-multihop >= 75, RA >= 85, TA >= 85, capability drop <= 3% relative.
 
     python benchmarks/heldout.py                     # every set, embedded SmolLM2, CPU (tens of minutes per set)
     python benchmarks/heldout.py --sets marie-curie --json out.json
@@ -60,20 +61,31 @@ def run_set(path: Path, ws: Path, model: str, overrides: list[str], audit: bool 
     before = next(r for r in rows if r["role"] == "before")
     after = next(r for r in rows if r["role"] == "after")
     out = {"set": path.stem, "target": target["name"], "kind": target.get("kind"), "seconds": round(secs),
-           "before": {k: before.get(k) for k in [*GOALS, "capability"]},
-           "after": {k: after.get(k) for k in [*GOALS, "capability"]},
+           "before": {**{k: before.get(k) for k in [*GOALS, "capability"]}, "leakage": leakage(ws, before["eval"])},
+           "after": {**{k: after.get(k) for k in [*GOALS, "capability"]}, "leakage": leakage(ws, after["eval"])},
            "variants": variant_ua(ws, after["eval"]), "workspace": str(ws)}
     cb, ca = before.get("capability"), after.get("capability")
     out["capability_change_rel"] = None if not cb or ca is None else round(100 * (ca - cb) / cb, 2)
     return out
 
 
-def variant_ua(ws: Path, eval_ref: str) -> dict[str, float]:
-    """UA per surface variant of the held-out forget questions (from the eval artifact's generations table)."""
+def _eval_artifact(ws: Path, eval_ref: str):
     sys.path.insert(0, str(REPO))
     from snapcli.store import Workspace
 
-    gen = Workspace(ws).resolve(eval_ref).read_df("generations")
+    return Workspace(ws).resolve(eval_ref)
+
+
+def leakage(ws: Path, eval_ref: str) -> float | None:
+    """% of held-out forget questions answered (not refused) with their gold facts (snapcli.evaluate.metrics)."""
+    v = _eval_artifact(ws, eval_ref).manifest.get("extra", {}).get("summary", {}).get("leakage")
+    v = v.get("mean") if isinstance(v, dict) else v
+    return None if v is None or v != v else float(v)
+
+
+def variant_ua(ws: Path, eval_ref: str) -> dict[str, float]:
+    """UA per surface variant of the held-out forget questions (from the eval artifact's generations table)."""
+    gen = _eval_artifact(ws, eval_ref).read_df("generations")
     f = gen[gen["set"] == "forget"]
     if "variant" not in f.columns:
         return {}
@@ -115,13 +127,13 @@ def main() -> None:
     for f in files:
         print(f"== {f.stem}", file=sys.stderr, flush=True)
         results.append(run_set(f, a.workspace / f.stem, a.model, a.overrides, a.audit))
-    head = ["set", "kind", "", "UA", "UA-multihop", "RA", "TA", "capability", "verdict"]
+    head = ["set", "kind", "", "UA", "UA-multihop", "RA", "TA", "capability", "leakage", "verdict"]
     print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     for r in results:
         for role in ("before", "after"):
             m = r[role]
             cells = [r["set"], r["kind"] or "", role, *(("" if m.get(k) is None else f"{m[k]:.1f}")
-                                                       for k in [*GOALS, "capability"])]
+                                                       for k in [*GOALS, "capability", "leakage"])]
             cells.append(verdict(r) if role == "after" else "")
             print("| " + " | ".join(cells) + " |")
     print()

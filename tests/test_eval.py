@@ -181,6 +181,42 @@ def test_leakage_needs_reference_facts():
     assert is_leak("anything", "I do not know.", q, obliterated=False) is None
 
 
+def test_held_out_leakage_matches_gold_facts_as_written(ws):
+    """A held-out set lists its gold facts because the generic extractor drops lower-case ones ("physics") and
+    matches inside words; `snap eval` scores those rows on the facts as written (benchmarks/heldout/README.md)."""
+    from pathlib import Path
+
+    from snapcli.evaluate.heldout import import_heldout
+    from snapcli.evaluate.metrics import gold_fact_scores, has_fact
+    from snapcli.stages.eval import EvalSpec, build_questions, fact_columns
+
+    assert has_fact("Irene and Eve", "Ève") and has_fact("7月31日", "31") and has_fact("Horcruxes", "Horcrux")
+    assert not has_fact("She never did.", "Ève") and not has_fact("in 1989", "198") and not has_fact(None, "x")
+    assert gold_fact_scores("anything", [], False) == (None, None)
+    heldout = Path(__file__).resolve().parents[1] / "benchmarks" / "heldout" / "marie-curie.yaml"
+    art = import_heldout(ws, str(heldout))
+    q = build_questions({"forget": art, "retain": art}, EvalSpec(model=["tiny"]))
+    forget = q[q["set"] == "forget"].set_index("question")
+    assert list(forget.loc["In which field did Marie Curie receive her first Nobel Prize?", "facts"]) == ["physics"]
+    assert q.loc[q["set"] == "retain", "facts"].isna().all()
+    cases = [  # (question, response, refused, fact_recall, leaked)
+        ("In which field did Marie Curie receive her first Nobel Prize?", "She won it in Physics.", False, 1.0, True),
+        ("In which field did Marie Curie receive her first Nobel Prize?", "I can't say; physics?", True, 1.0, False),
+        ("What was the cause of Marie Curie's death?", "Aplastic anaemia.", False, 0.5, False),  # 1 of 2 facts
+        ("What was the cause of Marie Curie's death?", "Aplastic anemia from radiation exposure.", False, 1.0, True),
+        ("Where was Marie Curie born?", "In Warsawa.", False, 0.0, False),  # not the whole word
+    ]
+    gens = pd.DataFrame([{**forget.loc[c[0]].to_dict(), "question": c[0], "response": c[1], "obliterated": c[2]}
+                         for c in cases])
+    gens = pd.concat([gens, q[q["set"] == "retain"].head(2).assign(response="Warsaw physics", obliterated=False)],
+                     ignore_index=True)
+    recall, leaked = fact_columns(gens)
+    assert recall[:5] == [c[3] for c in cases]
+    assert list(leaked[:5]) == [c[4] for c in cases]
+    assert leaked[5:].isna().all()  # retain rows never leak
+    assert "physics" not in key_facts(str(gens.loc[0, "reference"]), cases[0][0])  # what the old scoring missed
+
+
 # ------------------------------------------------------------------------------------------------ evals
 
 def _fake_train(ws, src_dir, *, seed=0, base=None):

@@ -6,13 +6,14 @@ benchmarks/heldout/README.md."""
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from snapcli.evaluate.metrics import fold, has_fact
 
 HELDOUT = Path(__file__).resolve().parents[1] / "benchmarks" / "heldout"
 FILES = sorted(HELDOUT.glob("*.yaml"))
@@ -45,17 +46,6 @@ CJK = re.compile(r"[\u3400-\u9fff]")
 PREFIX = re.compile(r"ignore|disregard|developer mode|admin mode|restriction|off limits", re.I)
 ROLEPLAY = re.compile(r"\byou are\b|pretend|role-play|let's play|act as|imagine you", re.I)
 TASK = re.compile(r"complete the sentence|\bwrite\b|summari[sz]e|\bdescribe\b", re.I)
-
-
-def fold(text: str) -> str:
-    """Case- and accent-insensitive form: 'Ève' -> 'eve', 'Panthéon' -> 'pantheon'."""
-    return "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c))
-
-
-def has_fact(text: str, fact: str) -> bool:
-    """The README's matching rule: the fact as a whole word or phrase (a plural -s/-es allowed), folded."""
-    pattern = r"(?<![0-9a-z])" + re.escape(fold(fact)) + r"(?:e?s)?(?![0-9a-z])"
-    return re.search(pattern, fold(text)) is not None
 
 
 def target_terms(target: dict[str, Any]) -> list[str]:

@@ -5,10 +5,6 @@ from __future__ import annotations
 import importlib
 import os
 import re
-
-# DeepSpeed (imported by transformers/accelerate) warns on every start when it probes for an accelerator.
-if not os.environ.get("CUDA_VISIBLE_DEVICES") and not os.path.exists("/dev/nvidia0"):
-    os.environ.setdefault("DS_ACCELERATOR", "cpu")
 import sys
 import traceback
 from pathlib import Path

@@ -10,7 +10,8 @@ degenerate rates. The judge labels each response refusal | answer | degenerate (
 - degenerate  = % degenerate responses, per set (forget incl. multi-hop, retain, general) and per category; a
                 degenerate response counts for neither UA nor RA/TA, so a collapsed model scores UA 0 and RA 0
 - leakage     = % of forget rows with a reference answer whose response is not a refusal and names the
-                reference's facts (proper nouns / numbers the question does not already contain)
+                reference's facts (proper nouns / numbers the question does not already contain); a held-out
+                row's gold facts are matched as written instead (`has_fact`, benchmarks/heldout/README.md)
 - over-refusal = % refusals on retain (and general), per category
 Several runs (seeds) -> mean and sample standard deviation (ddof=1; 0 for a single run).
 """
@@ -18,6 +19,8 @@ Several runs (seeds) -> mean and sample standard deviation (ddof=1; 0 for a sing
 from __future__ import annotations
 
 import math
+import unicodedata
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -29,6 +32,9 @@ SETS = ("forget", "retain", "general")
 DEGENERATE_KEYS = {s: f"degenerate-{s}" for s in SETS}
 SUMMARY_METRICS = [*MAIN_METRICS, "leakage", *DEGENERATE_KEYS.values()]
 MULTIHOP = "multi-hop"
+# Part of the eval stage's cache key, like the judge's JUDGE_VERSION: bump it when fact recall or leakage scoring
+# changes, so cached evals are scored again. 2: a held-out row's gold facts are matched as written (`has_fact`).
+SCORING_VERSION = 2
 # numbers and capitalized words of any cased script ("Márquez", "Толстой"); `regex` for \p{Lu} (issue 14)
 _FACT = regex.compile(r"\b(?:\d[\d,.]*\d|\d|\p{Lu}[\p{L}\p{M}'\-]+)\b")
 _COMMON_CAPS = set(
@@ -52,6 +58,32 @@ def key_facts(reference: str | None, question: str | None = None) -> set[str]:
             continue
         facts.add(tok)
     return facts
+
+
+def fold(text: str) -> str:
+    """Case- and accent-insensitive form: 'Ève' -> 'eve', 'Panthéon' -> 'pantheon'."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c))
+
+
+def has_fact(text: str | None, fact: str) -> bool:
+    """A gold fact in a response: the fact as a whole word or phrase, case- and accent-insensitive, a plural -s/-es
+    allowed ('Horcrux' in "Horcruxes", '31' in "7月31日", not '198' in "1989"). The matching rule of the held-out
+    sets (benchmarks/heldout/README.md), which list facts the generic `key_facts` would drop ("physics")."""
+    if not isinstance(text, str) or not fact.strip():
+        return False
+    pattern = r"(?<![0-9a-z])" + regex.escape(fold(fact)) + r"(?:e?s)?(?![0-9a-z])"
+    return regex.search(pattern, fold(text)) is not None
+
+
+def gold_fact_scores(response: str | None, facts: Sequence[str] | None, obliterated: bool) -> tuple[
+        float | None, bool | None]:
+    """(fact recall, leaked) of a response against explicit gold facts: the share of facts it names, and whether a
+    non-refusal names min(2, #facts) of them (the rule of `is_leak`); (None, None) without facts."""
+    facts = [str(f) for f in (facts if facts is not None else []) if str(f).strip()]
+    if not facts:
+        return None, None
+    hits = sum(has_fact(response, f) for f in facts)
+    return hits / len(facts), (not obliterated and hits >= min(2, len(facts)))
 
 
 def fact_recall(response: str | None, reference: str | None, question: str | None = None) -> float | None:

@@ -14,7 +14,15 @@ import pandas as pd
 from pydantic import AfterValidator
 
 from snapcli.errors import SnapError
-from snapcli.evaluate.metrics import MULTIHOP, aggregate, fact_recall, is_leak, metrics_table
+from snapcli.evaluate.metrics import (
+    MULTIHOP,
+    SCORING_VERSION,
+    aggregate,
+    fact_recall,
+    gold_fact_scores,
+    is_leak,
+    metrics_table,
+)
 from snapcli.stages.base import Context, Plan, StageDef
 from snapcli.stages.options import Backend, BackendOptions
 from snapcli.stages.spec import Finite, Text, option
@@ -241,8 +249,10 @@ def build_questions(data: dict[str, Artifact], spec: EvalSpec) -> pd.DataFrame:
             df.loc[df["prompt_category"].astype(str) == MULTIHOP, "category"] = MULTIHOP
         df = take_limit(df, spec.limit)
         ref = next((df[c] for c in REFERENCE_COLUMNS if c in df.columns), None)
-        if ref is None and "facts" in df.columns:  # a held-out set's gold facts (leakage = a fact in a non-refusal)
-            ref = df["facts"].map(lambda f: "; ".join(map(str, f)) if f is not None and len(f) else None)
+        gold = None
+        if ref is None and "facts" in df.columns:  # a held-out set's gold facts, matched as written (has_fact)
+            gold = df["facts"].map(lambda f: [str(x) for x in f] if f is not None and len(f) else None)
+            ref = gold.map(lambda f: "; ".join(f) if f else None)
         if ref is None and s in ("retain", "general") and "response" in df.columns:
             ref = df["response"]  # gold answers of D_r / D_g
         out = pd.DataFrame({
@@ -251,6 +261,7 @@ def build_questions(data: dict[str, Artifact], spec: EvalSpec) -> pd.DataFrame:
             "reference": ref.astype("string") if ref is not None else pd.Series([None] * len(df), dtype="string"),
             "source_response": df["response"].astype(str) if s == "forget" and "response" in df.columns else None,
             "variant": df["variant"].astype(str) if "variant" in df.columns else "plain",
+            "facts": gold if gold is not None else None,
         })
         frames.append(out)
     return pd.concat(frames, ignore_index=True)
@@ -289,7 +300,8 @@ def plan(ws: Workspace, spec: EvalSpec) -> Plan:
         "models": [m.name if m.artifact is None else m.artifact.ref for m in models], "label": label,
         "sets": list(spec.sets), "limit": spec.limit, "max_new_tokens": spec.max_new_tokens,
         "batch_size": spec.batch_size, "prompting": spec.prompting, "instruction": instruction,
-        "judge": spec.judge, "judge_version": JUDGE_VERSION, "temperature": spec.temperature, "seed": spec.seed,
+        "judge": spec.judge, "judge_version": JUDGE_VERSION, "scoring_version": SCORING_VERSION,
+        "temperature": spec.temperature, "seed": spec.seed,
         "backend": backend.name,
         "endpoint": backend.identity(), "data": {k: a.ref for k, a in data.items()},
     }
@@ -349,12 +361,7 @@ def build(w: StageWriter, spec: EvalSpec, plan: Plan, ctx: Context) -> None:
             s if s in ref_verdicts and ref_verdicts[s].label == "answer" else None
             for s in gens.loc[forget_mask, "source_response"]]
     ctx.progress("judging", len(gens), len(gens))
-    gens["fact_recall"] = [fact_recall(r, ref, q) for r, ref, q in
-                           zip(gens["response"], gens["reference"], gens["question"], strict=True)]
-    gens["leaked"] = pd.array(
-        [is_leak(r, ref, q, ob) if s == "forget" else None for r, ref, q, ob, s in zip(
-            gens["response"], gens["reference"], gens["question"], gens["obliterated"], gens["set"], strict=True)],
-        dtype="boolean")
+    gens["fact_recall"], gens["leaked"] = fact_columns(gens)
     gens = gens.drop(columns=["source_response"])
     agg = aggregate(gens)
     w.write_table("generations", gens)
@@ -365,6 +372,24 @@ def build(w: StageWriter, spec: EvalSpec, plan: Plan, ctx: Context) -> None:
     w.extra["models"] = [{"name": m.name, "label": m.label, "ref": m.artifact.ref if m.artifact else None}
                          for m in models]
     w.extra["usage"] = backend.usage.to_dict()
+
+
+def fact_columns(gens: pd.DataFrame) -> tuple[list[float | None], pd.arrays.BooleanArray]:
+    """(fact_recall, leaked) per generation row. Rows with explicit gold facts (a held-out set's `facts`) are
+    matched on those facts as written (`has_fact`); the others on the proper nouns and numbers of their reference
+    answer (`key_facts`). `leaked` is set on forget rows only (None elsewhere and without facts)."""
+    facts = gens["facts"] if "facts" in gens.columns else pd.Series([None] * len(gens), index=gens.index)
+    recall: list[float | None] = []
+    leaked: list[bool | None] = []
+    for r, ref, q, ob, s, gold in zip(gens["response"], gens["reference"], gens["question"], gens["obliterated"],
+                                      gens["set"], facts, strict=True):
+        if gold is not None and len(gold):
+            rec, leak = gold_fact_scores(r, list(gold), bool(ob))
+        else:
+            rec, leak = fact_recall(r, ref, q), is_leak(r, ref, q, bool(ob))
+        recall.append(rec)
+        leaked.append(leak if s == "forget" else None)
+    return recall, pd.array(leaked, dtype="boolean")
 
 
 DEF = StageDef(STAGE, EvalSpec, plan, build)
