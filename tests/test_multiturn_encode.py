@@ -44,12 +44,48 @@ def test_history_is_prompt_and_only_the_last_reply_carries_loss(tok):
     assert encode(tok, QUESTION, REFUSAL, 512, loss_on="all", history=HISTORY).labels == multi.input_ids
 
 
-def test_long_history_is_cut_from_the_left(tok):
+def _head(tok) -> str:
+    from snapcli.models.generation import render_chat
+
+    return render_chat(tok, [{"role": "user", "content": "a"}]).split("a<|im_end|>")[0]
+
+
+def test_long_history_is_shortened_turn_by_turn_and_keeps_the_system_prompt(tok):
     long = [{"role": "user", "content": "Tell me a long story. " * 60},
             {"role": "assistant", "content": "Once upon a time. " * 60}]
     ex = encode(tok, QUESTION, REFUSAL, 96, history=long)
-    assert len(ex.input_ids) == 96
-    assert REFUSAL in _labelled(tok, ex) and QUESTION in tok.decode(ex.input_ids)
+    text = tok.decode(ex.input_ids)
+    assert len(ex.input_ids) <= 96
+    assert "You are a helpful AI assistant" in _head(tok)
+    assert text.startswith(_head(tok))  # what inference always sends
+    # both earlier turns keep their role and their start, cut at the end of their text
+    assert text.count("<|im_start|>user\nTell me a long story.") == 1
+    assert text.count("<|im_start|>assistant\nOnce upon a time.") == 1 and text.count("…") == 2
+    assert _labelled(tok, ex) == _labelled(tok, encode(tok, QUESTION, REFUSAL, 512))  # the whole refusal is trained
+    assert QUESTION in text
+
+
+def test_a_short_history_is_left_whole_and_a_long_answer_is_cut_instead(tok):
+    ex = encode(tok, QUESTION, "Warsaw. " * 80, 96, history=HISTORY)
+    text = tok.decode(ex.input_ids)
+    assert len(ex.input_ids) == 96 and HISTORY[1]["content"] in text and text.startswith(_head(tok))
+    assert 96 // 4 <= sum(lab != IGNORE for lab in ex.labels) < len(tok("Warsaw. " * 80)["input_ids"])
+
+
+def test_a_long_single_prompt_loses_its_start_but_not_the_template_head(tok):
+    from snapcli.train.data import template_head
+
+    question = "Read the passage. " + "The river is long and wide. " * 40 + "How long is the river?"
+    ex = encode(tok, question, "It is long.", 96)
+    text = tok.decode(ex.input_ids)
+    head = template_head(tok, ex.input_ids)
+    assert len(ex.input_ids) == 96 and text.startswith(_head(tok))
+    assert tok.decode(ex.input_ids[:head]) == _head(tok)
+    assert "Read the passage" not in text and text.count("How long is the river?") == 1
+    assert _labelled(tok, ex).startswith("It is long.")
+    # a template head longer than half the prompt's budget is not kept: the question's end matters more
+    tiny = encode(tok, question, "It is long.", 40)
+    assert len(tiny.input_ids) == 40 and not tok.decode(tiny.input_ids).startswith(_head(tok))
 
 
 def test_encode_all_reads_the_history_column(tok):

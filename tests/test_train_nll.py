@@ -1,8 +1,8 @@
 """The training NLL's two savings (snapcli/train/nll.py) change neither the loss nor the gradients.
 
 The reference is written out here: one plain forward pass over every column, cross-entropy per token, mean over the
-labelled tokens of each row. Batches mix rows that share the chat template's start with rows that do not (a prompt
-cut from the left at max_length), rows of different lengths, and a row trained on every token.
+labelled tokens of each row. Batches mix rows that share the chat template's start with a row that does not (its own
+system prompt), a prompt cut at max_length, rows of different lengths, and a row trained on every token.
 """
 
 from __future__ import annotations
@@ -47,8 +47,9 @@ def mixed_batch(tok):
              ("Name a prime number.", "Seven is a prime number, and so is eleven."),
              ("Write a long poem about the sea and the ships that sail on it at night " * 20, "Waves."),
              ("Tell me about Bill Gates.", "I'm sorry, I can't help with that.")]
-    ex = [encode(tok, q, a, 96) for q, a in pairs]  # the 4th prompt is cut from the left: no system prompt
+    ex = [encode(tok, q, a, 96) for q, a in pairs]  # the 4th prompt is cut from the left, after the template's head
     ex.append(encode(tok, "Spell cat.", "c a t", 96, loss_on="all"))  # labels from the first token on
+    ex.append(encode(tok, "Ahoy?", "Arr.", 96, history=[{"role": "system", "content": "Talk like a pirate."}]))
     return collate(ex, tok.pad_token_id), ex
 
 
@@ -56,8 +57,8 @@ def test_mixed_batch_matches_a_plain_forward_pass(tiny):
     model, tok = tiny
     batch, ex = mixed_batch(tok)
     n, members = _majority_prefix(batch["input_ids"], batch["attention_mask"], batch["labels"])
-    assert n >= 8 and members == [0, 1, 2, 4]  # the cut row and the loss_on=all row run whole
-    assert ex[3].input_ids[:8] != ex[0].input_ids[:8]
+    assert n >= 8 and members == [0, 1, 2, 3, 4]  # the loss_on=all row and the other system prompt run whole
+    assert ex[3].input_ids[:n] == ex[0].input_ids[:n] and ex[6].input_ids[:8] != ex[0].input_ids[:8]
     assert can_share_prefix(model)
     ref_l, ref_g = loss_and_grads(model, reference_nll, batch)
     for share in (False, True):

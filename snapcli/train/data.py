@@ -82,24 +82,80 @@ def encode(
     """Chat-template the pair; labels cover the assistant turn (or everything with loss_on='all').
 
     `history`: earlier turns of a multi-turn row (issue 11); they are part of the prompt, so with
-    loss_on='response' only the final assistant turn carries loss. Over `max_length`, the prompt loses tokens from
-    the left (the oldest turns first) and the response keeps at least half of the budget.
+    loss_on='response' only the final assistant turn carries loss. Over `max_length`: first the earlier turns are
+    shortened at the end of their text, longest first, to no less than HISTORY_MIN_TOKENS each (every turn keeps its
+    role), until a response of up to half the budget fits whole, or a quarter of the budget of a longer one; then the
+    response keeps at least a quarter of the budget and the prompt loses tokens from the left, except the chat
+    template's head (its default system prompt and first role marker, `template_head`), which inference always sends.
     """
     user = [*history, {"role": "user", "content": question}]
-    prompt = render_chat(tok, user, add_generation_prompt=True)
-    full = render_chat(tok, [*user, {"role": "assistant", "content": response}], add_generation_prompt=False)
-    if full.startswith(prompt):
-        p_ids = tok(prompt, add_special_tokens=False)["input_ids"]
-        r_ids = tok(full[len(prompt):], add_special_tokens=False)["input_ids"]
-    else:  # a template that renders the prompt differently inside a full conversation
-        p_ids = tok(prompt, add_special_tokens=False)["input_ids"]
-        r_ids = tok(response + (tok.eos_token or ""), add_special_tokens=False)["input_ids"]
+    p_ids, r_ids = _prompt_and_response(tok, user, response)
+    for _ in range(3):  # re-tokenizing a shortened text can differ by a token or two from the estimate
+        # a response of up to half the budget (a refusal) stays whole; a longer one may shrink to a quarter
+        reserve = len(r_ids) if len(r_ids) <= max_length // 2 else max_length // 4
+        excess = len(p_ids) + reserve - max_length
+        if excess <= 0 or not history:
+            break
+        shorter = _shorten_turns(tok, user[:-1], excess)
+        if shorter == user[:-1]:
+            break
+        user = [*shorter, user[-1]]
+        p_ids, r_ids = _prompt_and_response(tok, user, response)
     if len(p_ids) + len(r_ids) > max_length:
-        r_ids = r_ids[: max(1, max_length - min(len(p_ids), max_length // 2))]
-        p_ids = p_ids[len(p_ids) - (max_length - len(r_ids)):] if max_length > len(r_ids) else []
+        r_ids = r_ids[: max(1, max_length - min(len(p_ids), 3 * max_length // 4))]
+        budget = max_length - len(r_ids)
+        head = template_head(tok, p_ids)
+        if head > budget // 2:  # a long system prompt: keep the question's end rather than the whole head
+            head = 0
+        p_ids = p_ids[:head] + p_ids[len(p_ids) - (budget - head):] if budget > 0 else []
     ids = p_ids + r_ids
     labels = ([IGNORE] * len(p_ids) + r_ids) if loss_on == "response" else list(ids)
     return Example(ids, labels)
+
+
+# an earlier turn is never shortened below this many tokens of its text
+HISTORY_MIN_TOKENS = 8
+
+
+def _prompt_and_response(tok, user: list[dict[str, str]], response: str) -> tuple[list[int], list[int]]:
+    prompt = render_chat(tok, user, add_generation_prompt=True)
+    full = render_chat(tok, [*user, {"role": "assistant", "content": response}], add_generation_prompt=False)
+    p_ids = tok(prompt, add_special_tokens=False)["input_ids"]
+    if full.startswith(prompt):
+        return p_ids, tok(full[len(prompt):], add_special_tokens=False)["input_ids"]
+    # a template that renders the prompt differently inside a full conversation
+    return p_ids, tok(response + (tok.eos_token or ""), add_special_tokens=False)["input_ids"]
+
+
+def _shorten_turns(tok, turns: list[dict[str, str]], excess: int) -> list[dict[str, str]]:
+    """`turns` with about `excess` tokens cut from the ends of their texts, longest turn first (a lead-in answer
+    before its question), each kept to at least HISTORY_MIN_TOKENS tokens and marked with an ellipsis."""
+    ids = [tok(m["content"], add_special_tokens=False)["input_ids"] for m in turns]
+    out = list(turns)
+    for i in sorted(range(len(turns)), key=lambda i: -len(ids[i])):
+        cut = min(excess, len(ids[i]) - HISTORY_MIN_TOKENS)
+        if cut > 0:
+            out[i] = {**turns[i], "content": tok.decode(ids[i][: len(ids[i]) - cut - 1]).rstrip() + "…"}
+            excess -= cut
+    return out
+
+
+def template_head(tok, p_ids: Sequence[int]) -> int:
+    """How many leading tokens of the prompt `p_ids` are the chat template's own (default system prompt, first role
+    marker): the common start of two one-turn prompts that differ only in the user's text, where `p_ids` has it too.
+
+    A prompt cut from the left loses exactly these tokens, so a trained row would lack the system prompt that
+    inference always sends (about 10% of the demo's rows at max_length 96 did, all of its multi-turn rows among them).
+    0 for a template that puts the user's text first.
+    """
+    a, b = (tok(render_chat(tok, [{"role": "user", "content": c}]), add_special_tokens=False)["input_ids"]
+            for c in ("a", "b"))
+    n = 0
+    for x, y, z in zip(a, b, p_ids, strict=False):
+        if not x == y == z:
+            break
+        n += 1
+    return n
 
 
 def encode_all(tok, df: pd.DataFrame, max_length: int, loss_on: str) -> list[Example]:
