@@ -150,7 +150,20 @@ def test_proportional_split_is_seeded_and_keeps_multihop_for_eval():
     assert proportional_split(cats, 100, seed=1)[0] == split
     assert proportional_split(cats, 100, seed=2)[0] != split
     small, n_small = proportional_split(["factual"] * 6 + ["multi-hop"], 100, seed=0)
-    assert n_small == 3 and small.count("train") == 3  # too few for 100: half train, eval never empty
+    assert n_small == 4 and small.count("train") == 4  # too few for 100: a fifth (rounded up) stays for eval
+    assert proportional_split(["factual"], 100, seed=0) == (["eval"], 0)  # eval never empty
+
+
+@pytest.mark.parametrize("n, train_size, want", [
+    (99, 100, 79),    # fewer than train_size: eval keeps its 20, not half (49 before)
+    (90, 100, 72),    # a fifth of 90 is 18
+    (110, 100, 90),   # just over train_size: eval still keeps 20
+    (139, 100, 100),  # enough for both
+    (30, 100, 24), (2, 100, 1), (0, 100, 0), (50, 10, 10),
+])
+def test_split_reserves_a_fifth_for_eval_at_most_twenty(n, train_size, want):
+    split, got = proportional_split(["factual", "relational"] * (n // 2) + ["factual"] * (n % 2), train_size, seed=0)
+    assert got == want == split.count("train") and split.count("eval") == n - want
 
 
 def test_filter_cli_on_real_parquet(cli, tmp_path, ws_path):

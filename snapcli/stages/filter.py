@@ -57,6 +57,10 @@ CONSTRUCTED = ("bank", "model_knowledge")
 VARIANT_KINDS = ("lower", "typo", "task", "prefix", "roleplay", "translate", "multiturn")
 VariantKind = Literal[VARIANT_KINDS]  # type: ignore[valid-type]
 DEFAULT_TRAIN_SIZE = 100
+# the most eligible rows the split keeps for eval when that costs train rows. Before, a target with no more eligible
+# rows than train_size trained on half of them: sherlock-holmes and harry-potter (90 and 99) trained on 45 and 49
+# questions, marie-curie (139) on 100.
+EVAL_RESERVE = 20
 
 # ------------------------------------------------------------------ embeddings + dedup
 
@@ -251,13 +255,14 @@ def categorize_llm(
 def proportional_split(categories: Sequence[str], train_size: int, seed: int) -> tuple[list[str], int]:
     """'train'/'eval' per row: train_size rows sampled per category in proportion (largest remainder), seeded.
 
-    Multi-hop is eval-only. When there are no more eligible rows than train_size, half go to train so the
-    eval split is never empty; the effective train size is returned.
+    Multi-hop is eval-only. The eval split keeps at least a fifth of the eligible rows, at most EVAL_RESERVE of
+    them, so it is never empty and a target with fewer questions than train_size still trains on most of them;
+    the effective train size is returned.
     """
     cats = np.asarray(categories, dtype=object)
     eligible = np.nonzero(cats != "multi-hop")[0]
     n = len(eligible)
-    want = min(train_size, n) if n > train_size else n // 2 if n > 1 else 0
+    want = max(0, min(train_size, n - min(-(-n // 5), EVAL_RESERVE)))
     split = np.array(["eval"] * len(cats), dtype=object)
     if want == 0:
         return split.tolist(), 0
