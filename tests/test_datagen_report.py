@@ -40,7 +40,7 @@ def test_mean_pairwise_similarity_matches_the_pairwise_definition():
 def test_report_counts_a_broad_bank_set(broad):
     rep = data_report(broad, related_found=10, k=10)
     f = rep["forget"]
-    assert f["rows"] == len(broad) and f["train_rows"] == len(broad)
+    assert f["rows"] == len(broad) and f["train_rows"] == len(broad) and f["train_questions"] == 179
     assert sum(f["by_category"].values()) == len(broad) and min(f["by_category"].values()) > 0
     assert f["by_variant"]["plain"] == f["plain_rows"] == 179
     assert {"lower", "typo", "task", "prefix", "roleplay", "multiturn", "translate-de", "translate-zh"} <= set(
@@ -83,6 +83,16 @@ def test_thin_sets_warn_with_the_flag_that_fixes_them():
     assert "surface variants" in text and "found 1 of --k 3 related entities" in text
     assert "2 retain rows for 14 forget rows" in text
     assert all(FLAGS.search(w) for w in warnings), warnings  # every warning names a flag
+
+
+def test_surface_variants_do_not_count_as_questions_to_train_on(broad):
+    # harry-potter's held-out run: 49 plain train questions and 49 variants of them, and no warning
+    plain = broad[broad["variant"] == "plain"].head(49)
+    thin = pd.concat([plain, broad[broad["variant_of"].isin(plain["question"])]])
+    rep = data_report(thin, embed=None)
+    assert rep["forget"]["train_rows"] > 50 and rep["forget"]["train_questions"] == 49
+    assert any(w.startswith("only 49 forget questions") for w in thin_warnings(rep))
+    assert not any(w.startswith("only") for w in thin_warnings(data_report(broad.head(60), embed=None)))
 
 
 def test_curated_set_is_not_thin_except_for_variants():

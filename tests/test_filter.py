@@ -166,7 +166,7 @@ def test_split_reserves_a_fifth_for_eval_at_most_twenty(n, train_size, want):
     assert got == want == split.count("train") and split.count("eval") == n - want
 
 
-def test_filter_cli_on_real_parquet(cli, tmp_path, ws_path):
+def test_filter_cli_on_real_parquet(cli, tmp_path, ws_path, monkeypatch):
     src = _generate_parquet(tmp_path / "questions.parquet")
     r = cli("--json", "filter", "--from", str(src), "--train-size", "4", "--categorizer", "rules")
     assert r.exit_code == 0, r.output
@@ -204,6 +204,11 @@ def test_filter_cli_on_real_parquet(cli, tmp_path, ws_path):
     assert again["cached"] is True and again["ref"] == data["ref"]
     other = json.loads(cli(*same, "--seed", "1").stdout)
     assert other["cached"] is False  # the seed is part of the stage cache key
+    from snapcli.stages import filter as filter_mod
+
+    monkeypatch.setattr(filter_mod, "SPLIT_VERSION", filter_mod.SPLIT_VERSION + 1)
+    assert json.loads(cli(*same).stdout)["cached"] is False  # a new split rule does not reuse an old split
+    monkeypatch.undo()
     # --no-mask-entity: the shared name makes distinct questions collapse (the measured failure mode)
     r2 = cli("--json", "filter", "--from", str(src), "--no-mask-entity", "--categorizer", "rules")
     assert json.loads(r2.stdout)["rows"]["forget"] < data["rows"]["forget"]

@@ -179,6 +179,15 @@ def test_default_retain_general_no_retain_batch_sequential_and_seeds(tiny_model_
     assert [x["seed"] for x in runs] == [1, 2] and runs[0]["ref"] != runs[1]["ref"]
     again = json.loads(cli("--json", "train", *FAST, *steps, "--from", f1.ref, "--seeds", "1,2").stdout)
     assert all(x["cached"] for x in again)
+    # a new row encoding (snapcli/train/data.py) trains again instead of reusing the old model
+    from snapcli.stages import train as train_stage
+
+    assert ws.resolve(runs[0]["ref"]).manifest["params"]["encode_version"] == train_stage.ENCODE_VERSION
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(train_stage, "ENCODE_VERSION", train_stage.ENCODE_VERSION + 1)
+        again = json.loads(cli("--json", "train", *FAST, *steps, "--from", f1.ref, "--seeds", "1").stdout)
+        again = again[0] if isinstance(again, list) else again  # one seed: one object
+        assert again["cached"] is False
 
 
 def test_bad_input_exits_2(tiny_model_dir, ws, cli, tmp_path, data):

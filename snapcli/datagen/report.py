@@ -100,8 +100,9 @@ def data_report(
     related entities found vs asked for (`--k`). embed: texts -> (n, dim) array for the mean pairwise cosine
     similarity of the plain forget questions (target names masked as in `snap filter`); None skips it.
 
-    Returns {"forget": {rows, train_rows, by_category, by_variant, by_lang, by_source, distinct_frames,
-    distinct_facets, plain_rows, variant_share, mean_similarity}, "retain": {rows, train_rows, by_category,
+    Returns {"forget": {rows, train_rows, train_questions (plain train rows: surface variants are not new
+    questions), by_category, by_variant, by_lang, by_source, distinct_frames, distinct_facets, plain_rows,
+    variant_share, mean_similarity}, "retain": {rows, train_rows, by_category,
     by_source, subjects} or None, "related": {found, k}, "thresholds": THRESHOLDS}.
     """
     f = forget_df.reset_index(drop=True)
@@ -115,6 +116,8 @@ def data_report(
     forget = {
         "rows": len(f),
         "train_rows": len(train),
+        "train_questions": int(((variant == "plain").to_numpy() & (f["split"].astype(str) == "train").to_numpy()).sum())
+        if "split" in f.columns else len(plain),
         "by_category": {c: int((f["category"] == c).sum()) for c in CATEGORIES} if "category" in f.columns else {},
         "by_variant": {str(k_): int(v) for k_, v in variant.value_counts().sort_index().items()},
         "by_lang": _counts(f, "lang"),
@@ -145,8 +148,10 @@ def thin_warnings(report: dict[str, Any]) -> list[str]:
     t = {**THRESHOLDS, **report.get("thresholds", {})}
     f = report["forget"]
     out: list[str] = []
-    if f["train_rows"] < t["min_forget_train"]:
-        out.append(f"only {f['train_rows']} forget questions to train on (generalizing sets had >= "
+    # questions, not rows: the thresholds were measured on sets without surface variants, which only rephrase
+    n_questions = f.get("train_questions", f["train_rows"])
+    if n_questions < t["min_forget_train"]:
+        out.append(f"only {n_questions} forget questions to train on (generalizing sets had >= "
                    f"{t['min_forget_train']:.0f}): raise snap generate --questions or --bank-ratio")
     cats = f.get("by_category") or {}
     if f["rows"] and cats:

@@ -61,6 +61,9 @@ DEFAULT_TRAIN_SIZE = 100
 # rows than train_size trained on half of them: sherlock-holmes and harry-potter (90 and 99) trained on 45 and 49
 # questions, marie-curie (139) on 100.
 EVAL_RESERVE = 20
+# Part of the filter stage's cache key: bump it when the same questions and options give another split.
+# 2: the eval split keeps a fifth (at most EVAL_RESERVE) instead of half of a set smaller than --train-size.
+SPLIT_VERSION = 2
 
 # ------------------------------------------------------------------ embeddings + dedup
 
@@ -531,7 +534,7 @@ def plan(ws: Workspace, spec: FilterSpec) -> Plan:
     params = {"threshold": spec.threshold, "mask_entity": spec.mask_entity, "embedder": spec.embedder,
               "relevance": spec.relevance, "categorizer": categorizer,
               "backend": backend.name if backend else None, "endpoint": backend.identity() if backend else None,
-              "model": model, "train_size": spec.train_size, "seed": spec.seed}
+              "model": model, "train_size": spec.train_size, "seed": spec.seed, "split_version": SPLIT_VERSION}
     return Plan(params, {"from": src}, spec.seed, {"backend": backend, "model": model, "categorizer": categorizer})
 
 

@@ -21,7 +21,7 @@ from snapcli.stages.base import Context, Plan, StageDef
 from snapcli.stages.spec import Regex, StageSpec, option
 from snapcli.store import Artifact, StageWriter, Workspace
 from snapcli.store.schema import register_table_schema
-from snapcli.train.data import REQUIRED, train_rows
+from snapcli.train.data import ENCODE_VERSION, REQUIRED, train_rows
 from snapcli.train.loop import METRIC_COLUMNS, LoraSpec, TrainConfig, train
 from snapcli.train.regularizers import RegSpec, regularizer_option_fields
 
@@ -277,7 +277,7 @@ def plan(ws: Workspace, spec: TrainSpec) -> Plan:
     cfg.check()
     params: dict[str, Any] = {**cfg.to_params(), "retain_from": None if spec.no_retain else spec.retain_from,
                               "no_retain": spec.no_retain, "processes": int(os.environ.get("WORLD_SIZE", "1")),
-                              "base_weights": loaded.base_weights}
+                              "base_weights": loaded.base_weights, "encode_version": ENCODE_VERSION}
     return Plan(params, loaded.inputs, spec.seed, {"loaded": loaded, "cfg": cfg})
 
 

@@ -24,6 +24,9 @@ from snapcli.models.generation import render_chat
 
 IGNORE = -100
 REQUIRED = ("question", "response")
+# Part of the train stage's cache key: bump it when `encode` turns a row into different tokens, so a cached model
+# trained on the old encoding is not reused. 2: rows over max_length keep the system prompt and every turn's role.
+ENCODE_VERSION = 2
 
 
 def train_rows(df: pd.DataFrame, source: str, what: str) -> pd.DataFrame:
