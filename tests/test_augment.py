@@ -158,6 +158,17 @@ def test_augment_neighbours_and_bank_without_related_entities(cli, ws_path, tiny
     assert art.manifest["extra"]["subjects"] == {"neighbour": 3}
     assert not retain["question"].str.contains("Curie").any()
     assert (art.read_df("general")["split"] == "train").sum() == 5
+    # --subject: the target under any spelling is bad input (helper-found: "marie curie" was answered as retain
+    # data); another case of a subject already taken adds nothing
+    for name in ("marie curie", "Maria Curie", "M. Curie"):
+        r = cli("augment", "--model", "tiny", "--subject", name)
+        assert r.exit_code == 2 and "is the forget target 'Marie Curie' itself" in r.output, (name, r.output)
+    r = cli("--json", "augment", "--model", "tiny", "--neighbours", "0", "--per-subject", "1", "--subject",
+            "Pierre Curie", "--subject", "pierre curie", "--answer-tokens", "4", "--general-size", "5",
+            "--general-train", "0", "--dry-run")
+    assert r.exit_code == 0, r.output
+    subjects = json.loads(r.stdout)["runs"][0]["params"]["subjects"]
+    assert [s["subject"] for s in subjects] == ["Pierre Curie"]
     assert any("retain" in w for w in art.manifest["extra"]["warnings"])  # few retain rows: said, not hidden
 
 

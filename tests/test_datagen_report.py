@@ -83,6 +83,13 @@ def test_thin_sets_warn_with_the_flag_that_fixes_them():
     assert "surface variants" in text and "found 1 of --k 3 related entities" in text
     assert "2 retain rows for 14 forget rows" in text
     assert all(FLAGS.search(w) for w in warnings), warnings  # every warning names a flag
+    # every flag named is one of the stage it names (helper-found: "--k" and "--related" are snap generate's)
+    assert "snap generate --related" in text and "snap augment --per-subject" in text
+    # everyday train rows are retain data too (train --retain-from both): enough of them clear the ratio warning
+    assert not any("retain rows for" in w for w in thin_warnings(data_report(forget, retain, general_train=8)))
+    # a --train-size below the threshold is named as the cause, not the writer
+    small = thin_warnings(data_report(forget, train_size=14, embed=None))
+    assert "raise snap filter --train-size (now 14)" in "\n".join(small)
 
 
 def test_surface_variants_do_not_count_as_questions_to_train_on(broad):

@@ -200,8 +200,13 @@ def test_filter_cli_on_real_parquet(cli, tmp_path, ws_path, monkeypatch):
     assert variants[variants["variant"] == "multiturn"]["history"].str.startswith("[").all()
     assert any(v.startswith("translate-") for v in variants["variant"])
     same = ("--json", "filter", "--from", str(src), "--train-size", "4", "--categorizer", "rules")
-    again = json.loads(cli(*same).stdout)
-    assert again["cached"] is True and again["ref"] == data["ref"]
+    # the data report and its warnings are in the JSON, and a cached rerun repeats the stored warnings on stderr
+    assert data["data_report"]["forget"]["train_questions"] == 4
+    assert any("raise snap filter --train-size (now 4)" in w for w in data["warnings"]), data["warnings"]
+    rerun = cli(*same)
+    again = json.loads(rerun.stdout)
+    assert again["cached"] is True and again["ref"] == data["ref"] and again["warnings"] == data["warnings"]
+    assert "(stored with filter@v0001)" in rerun.stderr and "--train-size (now 4)" in rerun.stderr
     other = json.loads(cli(*same, "--seed", "1").stdout)
     assert other["cached"] is False  # the seed is part of the stage cache key
     from snapcli.stages import filter as filter_mod

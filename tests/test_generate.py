@@ -109,6 +109,23 @@ def test_generate_bad_input_exit_2(cli, ws_path, args, msg):
     assert not (ws_path / "generate").exists()
 
 
+def test_user_files_that_are_not_utf8_or_not_files_exit_2(cli, ws_path, tmp_path):
+    # helper-found: a Latin-1 --bank or --prompts file was exit 1 with a UnicodeDecodeError, and a bad --bank was only
+    # read at plan time when --kind was given (otherwise after probing)
+    latin1 = tmp_path / "latin1.yaml"
+    frame = '{id: x-cafe, category: factual, facet: birth, text: "Café {name}?"}'
+    latin1.write_bytes(f"kind: person\nframes:\n  - {frame}\n".encode("latin-1"))
+    common = ["--entity", "X", "--model", "tiny", "--question-model", "tiny", "--dry-run"]
+    for args, msg in ((["--bank", str(latin1)], f"--bank: {latin1} is not UTF-8 text"),
+                      (["--prompts", str(latin1)], f"--prompts: {latin1} is not UTF-8 text"),
+                      (["--bank", str(tmp_path)], "a directory; give the YAML file(s) themselves")):
+        r = cli("generate", *common, *args)
+        assert r.exit_code == 2 and msg in r.output and "Traceback" not in r.output, (args, r.output)
+    assert not (ws_path / "generate").exists()
+    latin1.write_text(latin1.read_bytes().decode("latin-1"), encoding="utf-8")  # the same file saved as UTF-8
+    assert cli("generate", *common, "--bank", str(latin1)).exit_code == 0
+
+
 def test_unparseable_model_fails_and_publishes_nothing(run_snap, ws_path, tiny_model_dir):
     """With the bank off and nothing to probe, a writer that writes nothing usable is a failed run (exit 1)."""
     p = run_snap("generate", "--entity", "Ada Lovelace", "--backend", "local", "--question-model", "tiny",
@@ -210,3 +227,15 @@ def test_generate_cli_via_endpoint_tables_and_no_key_written(run_snap, ws_path, 
                 assert secret.encode() not in f.read_bytes(), f
     finally:
         server.shutdown()
+
+
+def test_one_word_related_name_is_published(cli, ws_path, tiny_model_dir):
+    # helper-found: "--related Microsoft" was typed "other", which generate's own related table rejects (exit 2 after
+    # all the work); now the user's name is kept as an organization
+    r = cli("--json", "generate", "--entity", "Bill Gates", "--related", "Microsoft; Paul Allen", "--model", "tiny",
+            "--question-model", "tiny", "--no-probe", "--calls", "0", "--questions", "20", "--kind", "person")
+    assert r.exit_code == 0, r.output
+    from snapcli.store import Workspace
+
+    rel = Workspace(ws_path).resolve(json.loads(r.stdout)["ref"]).read_df("related")
+    assert dict(zip(rel["name"], rel["kind"], strict=True)) == {"Microsoft": "organization", "Paul Allen": "individual"}

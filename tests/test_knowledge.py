@@ -278,6 +278,11 @@ def test_rank_related_merges_sources_and_never_returns_the_target():
     kinds = [r["kind"] for r in out]
     assert kinds[0] == "person"
     assert split_user_list("A; B;; C\nD") == ["A", "B", "C", "D"]
+    # a one-word name the user gives says nothing of its kind: kept, as an organization (it was typed "other",
+    # which the related table rejects, and generate failed after all its work)
+    out = rank_related(m, [], "Microsoft; Avatar; Paul Allen", k=0)
+    assert [(r["name"], r["kind"]) for r in out] == [("Microsoft", "organization"), ("Avatar", "organization"),
+                                                    ("Paul Allen", "person")]
     with pytest.raises(SnapError):
         rank_related(m, [], [], k=-1)
 

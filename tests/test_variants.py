@@ -148,6 +148,9 @@ def test_prefix_and_roleplay_keep_the_question():
         assert "Marie Curie" in q and q != v["variant_of"]
         assert v["variant_of"] in q or v["variant_of"][0].lower() + v["variant_of"][1:] in q
         assert "marie curie" not in q  # a name is never lower-cased by {question_lc}
+    # a kind named twice ("--variants lower,lower") varies each row once, not twice (helper-found)
+    twice = make_variants(rows, kinds=["lower", "lower", "prefix"], share=1.0, seed=0)
+    assert twice == make_variants(rows, kinds=["lower", "prefix"], share=1.0, seed=0) and len(twice) == 6
 
 
 def test_share_seed_and_determinism():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from snapcli.cli.common import emit, run_stage_cli, table
+from snapcli.cli.common import emit, run_stage_cli, stored_warnings, table
 from snapcli.cli.flags import spec_command
 from snapcli.console import out_console
 from snapcli.stages.augment import AugmentSpec
@@ -21,7 +21,8 @@ def handle(spec: AugmentSpec, *, config: str | None = None, force: bool = False,
     data = {"ref": art.ref, "cached": art.cached, "rows": art.rows,
             "removed_mentions_target": extra.get("removed_mentions_target"), "retain": extra.get("retain", {}),
             "general": extra.get("general", {}), "usage": extra.get("usage", {}),
-            "per_category": {f"{e}/{c}/{s}": int(n) for (e, c, s), n in counts.items()}}
+            "per_category": {f"{e}/{c}/{s}": int(n) for (e, c, s), n in counts.items()},
+            "warnings": stored_warnings(art), "data_report": extra.get("data_report")}
 
     def render() -> None:
         out_console.print(table(f"{art.ref}: {len(r)} retain questions", ["entity", "category", "split", "rows"],

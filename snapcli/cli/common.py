@@ -28,6 +28,16 @@ def emit(data: Any, render: Callable[[], None] | None = None) -> None:
         out_console.print_json(json.dumps(data, default=str))
 
 
+def stored_warnings(art) -> list[str]:
+    """The data warnings a stage stored in its manifest (`extra.warnings`); repeated on stderr when the artifact
+    was reused from the cache, since the build that printed them did not run (--quiet silences them)."""
+    warnings = [str(w) for w in art.manifest.get("extra", {}).get("warnings", [])]
+    if getattr(art, "cached", False):
+        for w in warnings:
+            log(f"[yellow]warning[/yellow] (stored with {art.ref}): {w}")
+    return warnings
+
+
 def parse_csv(value: str | list[str] | None, *, allowed: list[str] | None = None, what: str = "value") -> list[str]:
     """'a,b' or ['a', 'b,c'] -> ['a', 'b', 'c'], checked against `allowed`."""
     if value is None:

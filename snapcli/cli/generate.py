@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from snapcli.cli.common import emit, run_stage_cli, table
+from snapcli.cli.common import emit, run_stage_cli, stored_warnings, table
 from snapcli.cli.flags import spec_command
 from snapcli.console import out_console
 from snapcli.stages.generate import GenerateSpec
@@ -26,7 +26,7 @@ def handle(spec: GenerateSpec, *, config: str | None = None, force: bool = False
         "ref": art.ref, "cached": art.cached, "rows": art.rows,
         "per_source_category": {f"{e}/{s}/{c}": int(n) for (e, s, c), n in counts.items()},
         "targets": art.read_df("targets").to_dict("records") if art.has_table("targets") else [],
-        "warnings": extra.get("warnings", []),
+        "warnings": stored_warnings(art),
         "parse_dropped": extra.get("parse_dropped", {}), "related": rel.to_dict("records"),
         "usage": extra.get("usage", {}),
     }

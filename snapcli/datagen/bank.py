@@ -194,10 +194,14 @@ def _shipped_frames(kind: str, lang: str) -> tuple[Frame, ...]:
 
 def read_bank_file(path: str | Path) -> list[Frame]:
     """All frames of a user bank file (any kinds and languages), validated."""
+    from snapcli.store.text import read_user_text
+
     p = Path(path).expanduser()
+    if p.is_dir():
+        raise SnapError(f"--bank: {p} is a directory; give the YAML file(s) themselves")
     if not p.is_file():
         raise SnapError(f"--bank: no such file {p}")
-    return parse_frames(_read_yaml(p.read_text(encoding="utf-8"), str(p)), str(p))
+    return parse_frames(_read_yaml(read_user_text(p, "--bank"), str(p)), str(p))
 
 
 def load_bank(kind: str, lang: str = "en", extra: Sequence[str | Path] = ()) -> list[Frame]:

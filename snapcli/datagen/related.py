@@ -91,7 +91,11 @@ def rank_related(
     for name in split_user_list(user):
         if excluded(name):
             continue
-        out.setdefault(_key(name), {"name": name, "kind": guess_kind(name), "source": "user", "score": float("inf")})
+        # the user vouches that it is related: a name whose words say nothing of its kind (one word: "Microsoft",
+        # "Avatar") is kept as an organization rather than dropped or failing the related table's kinds
+        kd = guess_kind(name)
+        out.setdefault(_key(name), {"name": name, "kind": kd if kd in RELATED_KINDS else "organization",
+                                    "source": "user", "score": float("inf")})
     model: dict[str, RankedEntity] = {}
     for e in knowledge.entities:
         if e.kind in RELATED_KINDS and not excluded(e.name):

@@ -92,6 +92,8 @@ def data_report(
     related_found: int = 0,
     k: int = 0,
     embed: EmbedFn | None = default_embed,
+    general_train: int = 0,
+    train_size: int | None = None,
 ) -> dict[str, Any]:
     """What a forget (and retain) set covers, as one JSON-able dict.
 
@@ -99,11 +101,13 @@ def data_report(
     name. retain_df: rows with `question` and optionally subject, category, split, source. related_found / k: the
     related entities found vs asked for (`--k`). embed: texts -> (n, dim) array for the mean pairwise cosine
     similarity of the plain forget questions (target names masked as in `snap filter`); None skips it.
+    general_train: everyday instructions in augment's train split (retain data under --retain-from both).
+    train_size: snap filter's --train-size, so a too-small value is named as the cause.
 
     Returns {"forget": {rows, train_rows, train_questions (plain train rows: surface variants are not new
     questions), by_category, by_variant, by_lang, by_source, distinct_frames, distinct_facets, plain_rows,
-    variant_share, mean_similarity}, "retain": {rows, train_rows, by_category,
-    by_source, subjects} or None, "related": {found, k}, "thresholds": THRESHOLDS}.
+    variant_share, mean_similarity, train_size}, "retain": {rows, train_rows, by_category, by_source, subjects,
+    general_train_rows} or None, "related": {found, k}, "thresholds": THRESHOLDS}.
     """
     f = forget_df.reset_index(drop=True)
     train = f[f["split"].astype(str) == "train"] if "split" in f.columns else f
@@ -127,6 +131,7 @@ def data_report(
         "plain_rows": len(plain),
         "variant_share": round(1 - len(plain) / len(f), 4) if len(f) else 0.0,
         "mean_similarity": None if sim is None else round(sim, 4),
+        "train_size": train_size,  # snap filter --train-size, when the report comes from filter
     }
     retain = None
     if retain_df is not None:
@@ -138,6 +143,8 @@ def data_report(
             "by_category": _counts(r, "category"),
             "by_source": _counts(r, "source"),
             "subjects": int(r["subject"].nunique()) if "subject" in r.columns else 0,
+            # everyday instructions in the train split: retain data too under `snap train --retain-from both`
+            "general_train_rows": int(general_train),
         }
     return {"forget": forget, "retain": retain, "related": {"found": int(related_found), "k": int(k)},
             "thresholds": dict(THRESHOLDS)}
@@ -151,8 +158,11 @@ def thin_warnings(report: dict[str, Any]) -> list[str]:
     # questions, not rows: the thresholds were measured on sets without surface variants, which only rephrase
     n_questions = f.get("train_questions", f["train_rows"])
     if n_questions < t["min_forget_train"]:
+        size = f.get("train_size")
+        fix = f"raise snap filter --train-size (now {size})" if size is not None and size < t["min_forget_train"] \
+            else "raise snap generate --questions or --bank-ratio"
         out.append(f"only {n_questions} forget questions to train on (generalizing sets had >= "
-                   f"{t['min_forget_train']:.0f}): raise snap generate --questions or --bank-ratio")
+                   f"{t['min_forget_train']:.0f}): {fix}")
     cats = f.get("by_category") or {}
     if f["rows"] and cats:
         for c in CATEGORIES:
@@ -179,11 +189,12 @@ def thin_warnings(report: dict[str, Any]) -> list[str]:
                    f"pass snap filter --variants with a larger --variant-share")
     rel = report.get("related") or {}
     if rel.get("k", 0) and rel.get("found", 0) < rel["k"]:
-        out.append(f"found {rel['found']} of --k {rel['k']} related entities: name some with --related \"A; B\" "
-                   f"(retain data falls back to neighbours of the same field)")
+        out.append(f"found {rel['found']} of --k {rel['k']} related entities: name some with snap generate --related "
+                   f"\"A; B\" (retain data falls back to neighbours of the same field)")
     r = report.get("retain")
-    if r is not None and f["train_rows"] and r["train_rows"] < t["min_retain_ratio"] * f["train_rows"]:
-        out.append(f"{r['train_rows']} retain rows for {f['train_rows']} forget rows (< {t['min_retain_ratio']:.1f}x): "
-                   f"the model may learn to refuse everything; raise --k, add --related, or snap augment "
-                   f"--general-train")
+    n_retain = (r or {}).get("train_rows", 0) + (r or {}).get("general_train_rows", 0)
+    if r is not None and f["train_rows"] and n_retain < t["min_retain_ratio"] * f["train_rows"]:
+        out.append(f"{n_retain} retain rows for {f['train_rows']} forget rows (< {t['min_retain_ratio']:.1f}x): "
+                   f"the model may learn to refuse everything; raise snap augment --per-subject, --neighbours or "
+                   f"--general-train, or name related entities with snap generate --related \"A; B\"")
     return out

@@ -307,6 +307,7 @@ def make_variants(
     `task` (task id), `variant_source` (translate: llm or bank). Deterministic for a given seed.
     Raises SnapError for an unknown variant kind, language or target kind, or a share outside [0, 1].
     """
+    kinds = list(dict.fromkeys(kinds))  # "lower,lower" would make every lower-case row twice
     unknown = [k for k in kinds if k not in VARIANT_KINDS]
     if unknown:
         raise SnapError(f"unknown variant kind(s) {', '.join(unknown)} (known: {', '.join(VARIANT_KINDS)})")

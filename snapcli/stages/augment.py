@@ -192,6 +192,7 @@ def retain_subjects(
     snapcli/data/neighbours.yaml: at least `neighbours_n`, more when fewer than `k` related entities were found, so
     there is always hard retaining data even when nothing related was found."""
     from snapcli.datagen.neighbours import neighbours
+    from snapcli.datagen.target_names import TargetNames, fold
 
     forget = src.read_checked("filter", "forget").to_pandas()
     entities = [str(e) for e in pd.unique(forget["entity"])]
@@ -215,17 +216,24 @@ def retain_subjects(
         uni = universe or next((n for n, kd in zip(rel["name"], rel["kind"], strict=True) if kd == "universe"), None)
         if uni:
             subjects.append({"entity": e, "subject": uni, "kind": "universe", "source": "universe"})
-        taken = {e, *aliases.get(e, [])}
-        for n, kd in zip(rel["name"], rel["kind"], strict=True):
-            if kd in SUBJECT_BANK_KIND and n not in taken:
-                subjects.append({"entity": e, "subject": n, "kind": kd, "source": "related"})
-                taken.add(n)
-        for n in extra:
-            if n not in taken:
-                subjects.append({"entity": e, "subject": n, "kind": "individual", "source": "user"})
-                taken.add(n)
         t = targets.get(e, {})
         kind = str(t.get("kind") or "person")
+        target = TargetNames(e, aliases.get(e, []), person=kind in ("person", "fictional_character"))
+        taken = {e, *aliases.get(e, [])}
+        folded = {fold(x) for x in taken}  # one subject per spelling: "bill gates" is "Bill Gates"
+        for n, kd in zip(rel["name"], rel["kind"], strict=True):
+            if kd in SUBJECT_BANK_KIND and fold(n) not in folded:
+                subjects.append({"entity": e, "subject": n, "kind": kd, "source": "related"})
+                taken.add(n)
+                folded.add(fold(n))
+        for n in extra:
+            if target.is_alias(n) or target.spelling_variant(n):
+                raise SnapError(f"--subject {n!r} is the forget target {e!r} itself: retain subjects are what must "
+                                f"be kept (drop it, or give the target's other names with snap generate --alias)")
+            if fold(n) not in folded:
+                subjects.append({"entity": e, "subject": n, "kind": "individual", "source": "user"})
+                taken.add(n)
+                folded.add(fold(n))
         field = neighbour_field(t, kind)
         n_rel = sum(1 for x in subjects if x["entity"] == e and x["source"] == "related")
         want = max(neighbours_n, k - n_rel)
@@ -522,7 +530,8 @@ def build(w: StageWriter, spec: AugmentSpec, plan: Plan, ctx: Context) -> None:
 
     forget = plan.inputs["from"].read_df("forget")
     report = data_report(forget, kept, related_found=sum(1 for x in subj if x["source"] == "related"),
-                         k=_generate_k(plan.inputs["from"], plan.state["ws"]))
+                         k=_generate_k(plan.inputs["from"], plan.state["ws"]),
+                         general_train=int((general_df["split"] == "train").sum()) if len(general_df) else 0)
     warnings = [m for m in thin_warnings(report) if "retain" in m.lower() or "related" in m.lower()]
     w.extra.update({"data_report": report, "warnings": warnings})
     for msg in warnings:

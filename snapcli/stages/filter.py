@@ -470,14 +470,14 @@ def add_variants(kept: pd.DataFrame, spec: FilterSpec, src: Artifact, backend: L
     return out
 
 
-def forget_report(kept: pd.DataFrame, src: Artifact) -> tuple[dict[str, Any], list[str]]:
+def forget_report(kept: pd.DataFrame, src: Artifact, train_size: int | None = None) -> tuple[dict[str, Any], list[str]]:
     """What the forget set covers (per category, variant, frames, similarity) and warnings when it is too thin to
     generalize (snapcli.datagen.report), each naming the flag that fixes it."""
     from snapcli.datagen.report import data_report, thin_warnings
 
     found = src.manifest.get("extra", {}).get("related_found", {}) if src.manifest else {}
     k = (src.manifest.get("spec") or {}).get("k", 0) if src.manifest else 0
-    report = data_report(kept, related_found=min(found.values()) if found else 0, k=k or 0)
+    report = data_report(kept, related_found=min(found.values()) if found else 0, k=k or 0, train_size=train_size)
     return report, thin_warnings(report)
 
 
@@ -564,7 +564,7 @@ def build(w: StageWriter, spec: FilterSpec, plan: Plan, ctx: Context) -> None:
     w.write_table("forget", kept)
     w.write_table("dropped", dropped)
     w.extra.update({"stats": stats, **({"usage": backend.usage.to_dict()} if backend else {})})
-    report, warnings = forget_report(kept, src)
+    report, warnings = forget_report(kept, src, spec.train_size)
     w.extra.update({"data_report": report, "warnings": warnings})
     for msg in warnings:
         ctx.note(f"[yellow]warning[/yellow]: {msg}")

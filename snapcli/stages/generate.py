@@ -267,13 +267,15 @@ class GenerateSpec(BackendOptions):
     def check(self) -> None:
         check_entities(self.entity, parse_aliases(self.alias, self.entity))
         for p in self.bank:
+            if p.is_dir():
+                raise SnapError(f"--bank {p}: a directory; give the YAML file(s) themselves")
             if not p.is_file():
                 raise SnapError(f"--bank {p}: no such file")
 
 
 def plan(ws: Workspace, spec: GenerateSpec) -> Plan:
     """Cheap: picks the backends (no model load, no network) and the budgets; reads nothing big."""
-    from snapcli.datagen.bank import load_bank
+    from snapcli.datagen.bank import load_bank, read_bank_file
     from snapcli.models import resolve_model
 
     aliases = parse_aliases(spec.alias, spec.entity)
@@ -293,8 +295,10 @@ def plan(ws: Workspace, spec: GenerateSpec) -> Plan:
         per_call = max(1, -(-llm_share // max(1, calls * len(cats))))
     if llm_share == 0:
         calls = 0
+    for p in spec.bank:  # a broken --bank file fails here, not after probing (whatever kind is detected)
+        read_bank_file(p)
     if spec.kind:
-        load_bank(spec.kind, extra=[str(p) for p in spec.bank])  # a broken --bank file fails here, not after probing
+        load_bank(spec.kind, extra=[str(p) for p in spec.bank])
     prompts = load_prompts(spec.prompts)
     probe_model = resolve_model(spec.model, ws).path_or_id if spec.probe else None
     params = {

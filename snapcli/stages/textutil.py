@@ -36,8 +36,10 @@ def load_prompts(path: str | Path | None = None) -> dict[str, Any]:
     p = Path(path).expanduser()
     if not p.is_file():
         raise SnapError(f"--prompts: no such file {p}")
+    from snapcli.store.text import read_user_text
+
     try:
-        over = yaml.safe_load(p.read_text())
+        over = yaml.safe_load(read_user_text(p, "--prompts"))
     except yaml.YAMLError as e:
         raise SnapError(f"--prompts: {p} is not valid YAML: {' '.join(str(e).split())[:200]}") from None
     if not isinstance(over, dict):

@@ -8,6 +8,7 @@ them and a whole stage would be lost for one bad character (issue 14). Every tex
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 REPLACEMENT = "\ufffd"
@@ -47,3 +48,18 @@ def fix_value(value: Any) -> tuple[Any, int]:
             n += a + b
         return d, n
     return value, 0
+
+
+def read_user_text(path: Path, what: str) -> str:
+    """A user's text file (a bank, prompts, config): UTF-8, else SnapError naming `what` and the file (exit 2).
+
+    Other encodings are refused rather than guessed: a Latin-1 "é" read as UTF-8 would silently change the data.
+    """
+    from snapcli.errors import SnapError
+
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise SnapError(f"{what}: {path} is not UTF-8 text (byte {e.start}); save it as UTF-8") from None
+    except OSError as e:
+        raise SnapError(f"{what}: cannot read {path} ({e.strerror or e})") from None
