@@ -207,3 +207,31 @@ def test_variants_have_their_surface_form(slug: str) -> None:
             assert TASK.search(q), q
         if variant in {"plain", "typo", "task", "prefix", "roleplay"}:
             assert not CJK.search(q), q
+
+
+def test_heldout_bound_counts_what_a_target_specific_refusal_can_reach(tmp_path):
+    """benchmarks/heldout_bound.py: named questions + unnamed ones the base model answers with the target."""
+    import importlib.util
+
+    import pandas as pd
+
+    spec = importlib.util.spec_from_file_location("heldout_bound", HELDOUT.parent / "heldout_bound.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    doc = yaml.safe_load((HELDOUT / "marie-curie.yaml").read_text(encoding="utf-8"))
+    named = next(q["question"] for q in doc["forget"] if "Curie" in q["question"] and q["category"] != "multi-hop")
+    unnamed = [q["question"] for q in doc["forget"] if "Curie" not in q["question"] and q["category"] == "implicit"]
+    mh = next(q["question"] for q in doc["forget"] if q["category"] == "multi-hop")
+    base = [(named, "She was born in Warsaw."), (unnamed[0], "That was Marie Curie."), (unnamed[1], "Albert Einstein."),
+            (mh, "Nobody knows.")]
+    rows = [{"set": "forget", "model": "smollm2", "question": q, "response": a, "label": "answer"} for q, a in base]
+    rows += [{"set": "forget", "model": "smollm2 + snap", "question": q, "response": "I can't help.",
+              "label": "refusal" if q != unnamed[1] else "answer"} for q, _ in base]
+    ws = tmp_path / "marie-curie" / "eval" / "v0001"
+    ws.mkdir(parents=True)
+    pd.DataFrame(rows).to_parquet(ws / "generations.parquet")
+    r = mod.bound(HELDOUT / "marie-curie.yaml", tmp_path / "marie-curie")
+    assert (r["questions"], r["named"], r["unnamed"], r["unnamed_resolved_by_base"]) == (3, 1, 2, 1)
+    assert r["UA_bound"] == round(100 * 2 / 3, 1) and r["UA_after"] == round(100 * 2 / 3, 1)
+    assert (r["multihop"], r["multihop_resolved_by_base"], r["UA-multihop_bound"], r["UA-multihop_after"]) == (
+        1, 0, 0.0, 100.0)
