@@ -119,6 +119,30 @@ def test_translated_rows_have_the_right_language_and_refusal():
             assert v["frame_id"] == src["frame_id"]  # the translation of the same frame when there is one
 
 
+def test_translations_never_reach_held_out_frames():
+    """A train row whose frame has no shipped translation borrows another frame's: never an eval row's frame, never a
+    multi-hop one (eval only), and one of the row's own category when there is one. Before, 8 of 53 did reach eval."""
+    from snapcli.datagen.bank import load_bank
+
+    translated = {f.id: f.category for f in load_bank("person", "de") if f.slots == ("name",)}
+    # LLM-written rows carry no frame id, so every translation is a borrowed frame
+    rows = [{"entity": "Marie Curie", "question": f"Question {i} about Marie Curie?", "category": cat}
+            for i, cat in enumerate(["factual", "relational", "open-ended", "implicit"] * 15)]
+    free = make_variants(rows, kinds=["translate"], langs=["de"], share=1.0, seed=0)
+    used = {v["frame_id"] for v in free if v["variant"] != "plain"}
+    held = set(sorted(used)[: len(used) // 2])
+    out = make_variants(rows, kinds=["translate"], langs=["de"], share=1.0, seed=0, exclude_frames=held)
+    tr = [v for v in out if v["variant"] != "plain"]
+    assert len(tr) == len(rows) and not {v["frame_id"] for v in tr} & held
+    assert all(translated[v["frame_id"]] != "multi-hop" for v in tr)
+    src = {r["question"]: r["category"] for r in rows}
+    same = sum(v["category"] == src[v["variant_of"]] for v in tr)
+    assert same == sum(src[v["variant_of"]] in set(translated.values()) for v in tr)
+    # every translated frame held out: no translation rather than a leak
+    none = make_variants(rows, kinds=["translate"], langs=["de"], share=1.0, seed=0, exclude_frames=set(translated))
+    assert [v for v in none if v["variant"] != "plain"] == []
+
+
 def test_task_variants_fit_the_row():
     rows = _rows("Marie Curie", n=80)
     out = make_variants(rows, kinds=["task"], share=1.0, seed=4)

@@ -33,7 +33,7 @@ import json
 import random
 import re
 import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -255,12 +255,17 @@ def _translated_frames(kind: str, lang: str, extra: tuple[str, ...]) -> tuple[Fr
 
 
 def _bank_translation(row: Mapping[str, Any], name: str, kind: str, lang: str, rng: random.Random,
-                      extra: tuple[str, ...]) -> dict[str, Any] | None:
-    frames = _translated_frames(kind, lang, extra)
+                      extra: tuple[str, ...], exclude: frozenset[str] = frozenset()) -> dict[str, Any] | None:
+    """The shipped translation of the row's own frame, else a seeded one of the same category (else any category).
+
+    Never a frame in `exclude` (the eval split's) nor a multi-hop one (eval only, paper 4.1): a translation of a
+    held-out question would teach the model its refusal and inflate the eval UA."""
+    frames = [f for f in _translated_frames(kind, lang, extra) if f.id not in exclude and f.category != "multi-hop"]
     if not frames:
         return None
     same = [f for f in frames if f.id == row.get("frame_id")]
-    frame = same[0] if same else rng.choice(frames)
+    same_cat = [f for f in frames if f.category == row.get("category")]
+    frame = same[0] if same else rng.choice(same_cat or frames)
     filled = fill_frames([frame], [name])
     if not filled:
         return None
@@ -290,6 +295,7 @@ def make_variants(
     refusals: bool = True,
     chat: ChatFn | None = None,
     bank_files: Sequence[str | Path] = (),
+    exclude_frames: Collection[str] = (),
 ) -> list[dict[str, Any]]:
     """The rows (plain, `variant="plain"`) followed by their surface variants; see the module doc for each kind.
 
@@ -302,6 +308,8 @@ def make_variants(
     lower/typo/prefix/roleplay/multiturn and sets None for task/translate rows, which need a new answer.
     chat: `list[conversation] -> list[reply]`; when given, translations are asked of it first (one batch).
     bank_files: user bank files (`--bank`) whose translated frames are used too.
+    exclude_frames: frame ids no variant may use (the eval split's); a shipped translation is never taken from them
+    nor from a multi-hop frame.
 
     Each variant row adds: variant, variant_of (the source question), lang, and per kind `history` (multiturn),
     `task` (task id), `variant_source` (translate: llm or bank). Deterministic for a given seed.
@@ -349,7 +357,7 @@ def make_variants(
         picked = _pick_rows(len(plain), share, rng)
         if vk == "translate":
             variants += _translate_rows([plain[i] for i in picked], langs, kind, names_of, named, refusals, seed,
-                                        chat, extra)
+                                        chat, extra, frozenset(str(f) for f in exclude_frames))
             continue
         for i in picked:
             src = plain[i]
@@ -388,7 +396,8 @@ def make_variants(
     return out + variants
 
 
-def _translate_rows(picked, langs, kind, names_of, named, refusals, seed, chat, extra) -> list[dict[str, Any]]:
+def _translate_rows(picked, langs, kind, names_of, named, refusals, seed, chat, extra,
+                    exclude: frozenset[str]) -> list[dict[str, Any]]:
     if not langs:
         return []
     jobs = []
@@ -411,7 +420,7 @@ def _translate_rows(picked, langs, kind, names_of, named, refusals, seed, chat, 
         if llm[j]:
             v["question"], v["variant_source"] = llm[j], "llm"
         else:
-            t = _bank_translation(src, named(src, kd) or str(src["entity"]), kd, lang, rng, extra)
+            t = _bank_translation(src, named(src, kd) or str(src["entity"]), kd, lang, rng, extra, exclude)
             if t is None:
                 continue
             v.update(t)

@@ -63,7 +63,9 @@ DEFAULT_TRAIN_SIZE = 100
 EVAL_RESERVE = 20
 # Part of the filter stage's cache key: bump it when the same questions and options give another split.
 # 2: the eval split keeps a fifth (at most EVAL_RESERVE) instead of half of a set smaller than --train-size.
-SPLIT_VERSION = 2
+# 3: a shipped translation (translate variant) is never an eval or multi-hop frame's (before: 8 of the 53 in the
+# demo and three held-out targets were an eval question's).
+SPLIT_VERSION = 3
 
 # ------------------------------------------------------------------ embeddings + dedup
 
@@ -454,6 +456,10 @@ def add_variants(kept: pd.DataFrame, spec: FilterSpec, src: Artifact, backend: L
     texts = backend_chat(backend, model) if backend is not None and model else None
     chat = (lambda convs: [c.text for c in texts(convs)]) if texts else None  # translations as plain strings
     frames = [kept]
+    # frames whose questions are held out: a translated variant must not be one of them (snapcli.datagen.variants)
+    held_out = kept[kept["split"] != "train"]
+    eval_frames = {e: set(g["frame_id"].dropna().astype(str)) if "frame_id" in g else set()
+                   for e, g in held_out.groupby("entity")}
     for e, group in kept[kept["split"] == "train"].groupby("entity"):
         t = info.get(str(e), {})
         kind = t.get("kind") or "person"
@@ -461,7 +467,8 @@ def add_variants(kept: pd.DataFrame, spec: FilterSpec, src: Artifact, backend: L
         group_field = field_of(str(field), kind) if field else None
         rows = make_variants(group.to_dict("records"), kinds=list(spec.variants), share=spec.variant_share,
                              seed=spec.seed, kind=kind, field=group_field,
-                             aliases={str(e): [*t.get("aliases", []), *aliases.get(str(e), [])]}, chat=chat)
+                             aliases={str(e): [*t.get("aliases", []), *aliases.get(str(e), [])]}, chat=chat,
+                             exclude_frames=eval_frames.get(e, ()))
         new = [r for r in rows if r.get("variant", "plain") != "plain"]
         if new:
             frames.append(pd.DataFrame(new))
