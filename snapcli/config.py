@@ -135,12 +135,13 @@ def load_config(path: str | Path) -> dict[str, Any]:
 def _read_yaml(p: Path) -> Any:
     import yaml
 
+    from snapcli.store.text import read_user_text
+
     if not p.is_file():
         raise SnapError(f"config file not found: {p}")
+    text = read_user_text(p, "--config")
     try:
-        return yaml.safe_load(p.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise SnapError(f"{p} is not UTF-8 text") from None
+        return yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""

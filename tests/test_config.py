@@ -113,6 +113,10 @@ def test_yaml_error_names_the_line(tmp_path):
         load_config(p)
     with pytest.raises(SnapError, match="config file not found"):
         load_config(tmp_path / "missing.yaml")
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes("entity: José Martí\n".encode("latin-1"))
+    with pytest.raises(SnapError, match=r"latin1.yaml is not UTF-8 text \(byte 11\); save it as UTF-8"):
+        load_config(latin1)
 
 
 def test_example_fixes_the_entity(tmp_path):

@@ -133,6 +133,37 @@ def test_unparseable_model_fails_and_publishes_nothing(run_snap, ws_path, tiny_m
                  "--no-probe", "--bank-ratio", "0", "--questions", "1", "--derived", "0", "--kind", "person")
     assert p.returncode == 1, p.stderr
     assert "no question for 'Ada Lovelace'" in p.stderr and "hf:tiny wrote nothing parseable" in p.stderr
+    assert "the bank is off (--bank-ratio 0)" in p.stderr and "the derived questions are off" in p.stderr
+    assert not (ws_path / "generate").exists()
+
+
+def test_bank_file_of_another_kind_is_named_not_ignored(cli, ws_path, tmp_path):
+    """helper-found: a --bank file whose frames are of another kind than the target's added nothing, silently."""
+    org = tmp_path / "org.yaml"
+    org.write_text("kind: organization\nframes:\n  - {id: org-motto, category: factual, facet: motto, "
+                   "text: \"What is the motto of {name}?\"}\n", encoding="utf-8")
+    base = ["generate", "--entity", "Ada Lovelace", "--model", "tiny", "--question-model", "tiny", "--bank", str(org)]
+    r = cli(*base, "--kind", "person", "--dry-run")
+    assert r.exit_code == 2 and "no person frames (it holds organization)" in r.output, r.output
+    assert cli(*base, "--kind", "organization", "--dry-run").exit_code == 0
+    # kind detected (here: the default person, nothing probed): the run goes on and says the file added nothing
+    r = cli("--json", *base, "--no-probe", "--calls", "0", "--bank-ratio", "1", "--questions", "6", "--k", "0")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert any(f"--bank {org} added nothing" in w and "detected as a person" in w for w in out["warnings"]), out
+    assert "added nothing" in " ".join(r.stderr.split())
+
+
+def test_no_question_source_is_bad_input(cli, ws_path):
+    """helper-found: --calls 0 --bank-ratio 0 (and no derived questions) probed the model, then failed with exit 1."""
+    base = ["generate", "--entity", "Ada Lovelace", "--model", "tiny", "--question-model", "tiny", "--kind", "person",
+            "--calls", "0", "--bank-ratio", "0", "--dry-run"]
+    for extra, flag in ((["--derived", "0"], "--derived 0"), (["--no-probe"], "--no-probe")):
+        r = cli(*base, *extra)
+        assert r.exit_code == 2 and "nothing to write" in r.output and flag in r.output, r.output
+        assert "Traceback" not in r.output
+    assert cli(*base).exit_code == 0  # the derived questions alone are a source
+    assert cli(*base[:-5], "--calls", "1", "--bank-ratio", "0", "--derived", "0", "--dry-run").exit_code == 0
     assert not (ws_path / "generate").exists()
 
 

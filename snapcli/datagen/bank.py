@@ -192,15 +192,21 @@ def _shipped_frames(kind: str, lang: str) -> tuple[Frame, ...]:
     return tuple(frames)
 
 
+def bank_file(path: str | Path) -> Path:
+    """The user bank file `path` (`--bank`), or SnapError when it is a directory or missing."""
+    p = Path(path).expanduser()
+    if p.is_dir():
+        raise SnapError(f"--bank {p}: a directory; give the YAML file(s) themselves")
+    if not p.is_file():
+        raise SnapError(f"--bank {p}: no such file")
+    return p
+
+
 def read_bank_file(path: str | Path) -> list[Frame]:
     """All frames of a user bank file (any kinds and languages), validated."""
     from snapcli.store.text import read_user_text
 
-    p = Path(path).expanduser()
-    if p.is_dir():
-        raise SnapError(f"--bank: {p} is a directory; give the YAML file(s) themselves")
-    if not p.is_file():
-        raise SnapError(f"--bank: no such file {p}")
+    p = bank_file(path)
     return parse_frames(_read_yaml(read_user_text(p, "--bank"), str(p)), str(p))
 
 

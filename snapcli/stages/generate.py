@@ -266,11 +266,10 @@ class GenerateSpec(BackendOptions):
 
     def check(self) -> None:
         check_entities(self.entity, parse_aliases(self.alias, self.entity))
+        from snapcli.datagen.bank import bank_file
+
         for p in self.bank:
-            if p.is_dir():
-                raise SnapError(f"--bank {p}: a directory; give the YAML file(s) themselves")
-            if not p.is_file():
-                raise SnapError(f"--bank {p}: no such file")
+            bank_file(p)
 
 
 def plan(ws: Workspace, spec: GenerateSpec) -> Plan:
@@ -295,10 +294,18 @@ def plan(ws: Workspace, spec: GenerateSpec) -> Plan:
         per_call = max(1, -(-llm_share // max(1, calls * len(cats))))
     if llm_share == 0:
         calls = 0
-    for p in spec.bank:  # a broken --bank file fails here, not after probing (whatever kind is detected)
-        read_bank_file(p)
+    if calls == 0 and ratio == 0 and not (spec.derived and spec.probe):
+        raise SnapError("nothing to write: --calls 0 and --bank-ratio 0 leave no question source "
+                        f"({'--no-probe' if not spec.probe else '--derived 0'} turns off the derived questions too); "
+                        "raise --bank-ratio or --calls")
+    # a broken --bank file fails here, not after probing (whatever kind is detected)
+    bank_kinds = {str(p): sorted({f.kind for f in read_bank_file(p)}) for p in spec.bank}
     if spec.kind:
         load_bank(spec.kind, extra=[str(p) for p in spec.bank])
+        for path, kinds in bank_kinds.items():
+            if spec.kind not in kinds:
+                raise SnapError(f"--bank {path}: no {spec.kind} frames (it holds {', '.join(kinds) or 'none'}); "
+                                f"frames of another kind than --kind are never used")
     prompts = load_prompts(spec.prompts)
     probe_model = resolve_model(spec.model, ws).path_or_id if spec.probe else None
     params = {
@@ -309,7 +316,7 @@ def plan(ws: Workspace, spec: GenerateSpec) -> Plan:
         "prompts_sha256": json_sha256(prompts), "categories": cats,
     }
     return Plan(params, {}, spec.seed, {"backend": backend, "why": why, "prompts": prompts, "aliases": aliases,
-                                        "ws": ws})
+                                        "ws": ws, "bank_kinds": bank_kinds})
 
 
 def _probe_backend(ws: Workspace, spec: GenerateSpec, writer: LLMBackend) -> LLMBackend:
@@ -457,10 +464,15 @@ def build(w: StageWriter, spec: GenerateSpec, plan: Plan, ctx: Context) -> None:
     per_entity = Counter(r["entity"] for r in rows)
     empty = [e for e in entities if not per_entity[e]]
     if empty:
-        sample = next((x["reply"] for x in log if x["key"][0] == empty[0]), "")
-        raise RunFailed(f"no question for {empty[0]!r}: the bank is off or empty for its kind and "
-                        f"{backend.describe(qmodel)} wrote nothing parseable (first reply: "
-                        f"{' '.join(sample.split())[:120]!r})")
+        e = empty[0]
+        sample = next((x["reply"] for x in log if x["key"][0] == e), "")
+        why = ["the bank is off (--bank-ratio 0)" if p["bank_ratio"] == 0 else
+               f"the bank has no usable frame for a {next(t['kind'] for t in targets if t['entity'] == e)}",
+               "no LLM-written questions (--calls 0)" if calls == 0 else
+               f"{backend.describe(qmodel)} wrote nothing parseable (first reply: {' '.join(sample.split())[:120]!r})",
+               "the derived questions are off" if not (spec.derived and spec.probe) else
+               "the model stated no fact to derive a question from"]
+        raise RunFailed(f"no question for {e!r}: {'; '.join(why)}")
 
     # responses
     kinds = {t["entity"]: t["kind"] for t in targets}
@@ -531,6 +543,10 @@ def build(w: StageWriter, spec: GenerateSpec, plan: Plan, ctx: Context) -> None:
     })
     notes = [f"{e}: nothing related found (k={spec.k}); snap augment falls back to neighbours of the same kind and "
              "everyday instructions (--related \"A; B\" names some)" for e, n in found.items() if spec.k and n == 0]
+    # a --bank file of another kind than the detected one adds nothing: say so rather than drop it silently
+    notes += [f"{t['entity']}: --bank {path} added nothing: it holds {', '.join(kinds)} frames and the target was "
+              f"detected as a {t['kind']} (--kind sets the kind)"
+              for t in targets for path, kinds in plan.state["bank_kinds"].items() if t["kind"] not in kinds]
     w.extra["warnings"] = notes
     for n in notes:
         ctx.note(f"[yellow]note[/yellow]: {n}")
