@@ -8,7 +8,8 @@ offline, with snap's default data and training flags (only the model and the siz
 *generated* split are set: held-out sets are always evaluated whole), and print one table: UA, UA-multihop, RA,
 TA on the held-out questions before and after unlearning, the capability change on the embedded suite, leakage (the
 share of held-out forget questions answered with their gold facts: what the model states before, what survives
-after), and UA per surface variant (typos, languages, task requests, ...). Goals (issue 11): UA >= 90,
+after), UA per surface variant (typos, languages, task requests, ...), and RA and TA per language (a model that
+learned "refuse anything in Spanish" passes English retain questions). Goals (issue 11): UA >= 90,
 UA-multihop >= 75, RA >= 85, TA >= 85, capability drop <= 3% relative.
 
     python benchmarks/heldout.py                     # every set, embedded SmolLM2, CPU (tens of minutes per set)
@@ -63,7 +64,9 @@ def run_set(path: Path, ws: Path, model: str, overrides: list[str], audit: bool 
     out = {"set": path.stem, "target": target["name"], "kind": target.get("kind"), "seconds": round(secs),
            "before": {**{k: before.get(k) for k in [*GOALS, "capability"]}, "leakage": leakage(ws, before["eval"])},
            "after": {**{k: after.get(k) for k in [*GOALS, "capability"]}, "leakage": leakage(ws, after["eval"])},
-           "variants": variant_ua(ws, after["eval"]), "workspace": str(ws)}
+           "variants": variant_ua(ws, after["eval"]),
+           "languages": {"before": language_scores(ws, before["eval"]), "after": language_scores(ws, after["eval"])},
+           "workspace": str(ws)}
     cb, ca = before.get("capability"), after.get("capability")
     out["capability_change_rel"] = None if not cb or ca is None else round(100 * (ca - cb) / cb, 2)
     return out
@@ -91,6 +94,21 @@ def variant_ua(ws: Path, eval_ref: str) -> dict[str, float]:
         return {}
     refusal = f["label"] == "refusal" if "label" in f.columns else f["obliterated"].astype(bool)
     return {str(v): round(100 * float(refusal[f["variant"] == v].mean()), 1) for v in sorted(f["variant"].unique())}
+
+
+def language_scores(ws: Path, eval_ref: str) -> dict[str, dict[str, float]]:
+    """RA and TA per language of the held-out retain and general questions: {"RA": {"en": %, "de": %, ...}, "TA":
+    ...}, each the share answered (eval's RA/TA rule: not a refusal, not degenerate); `en` is the plain rows."""
+    gen = _eval_artifact(ws, eval_ref).read_df("generations")
+    out: dict[str, dict[str, float]] = {}
+    for s, metric in (("retain", "RA"), ("general", "TA")):
+        g = gen[gen["set"] == s]
+        if g.empty or "variant" not in g.columns:
+            continue
+        lang = g["variant"].astype(str).str.removeprefix("translate-").replace("plain", "en")
+        answered = g["label"] == "answer"
+        out[metric] = {str(k): round(100 * float(answered[lang == k].mean()), 1) for k in sorted(lang.unique())}
+    return out
 
 
 def verdict(r: dict) -> str:
@@ -142,6 +160,15 @@ def main() -> None:
     print("| set | " + " | ".join(kinds) + " |\n|---|" + "---|" * len(kinds))
     for r in results:
         print(f"| {r['set']} | " + " | ".join(str(r["variants"].get(k, "")) for k in kinds) + " |")
+    langs = sorted({x for r in results for m in r["languages"]["after"].values() for x in m},
+                   key=lambda x: (x != "en", x))
+    print("\nRA and TA per language of the held-out question, before -> after unlearning:\n")
+    print("| set | | " + " | ".join(langs) + " |\n|---|---|" + "---|" * len(langs))
+    for r in results:
+        for metric in ("RA", "TA"):
+            b, af = r["languages"]["before"].get(metric, {}), r["languages"]["after"].get(metric, {})
+            print(f"| {r['set']} | {metric} | " + " | ".join(f"{b.get(x, '')} -> {af.get(x, '')}" for x in langs)
+                  + " |")
     if a.json:
         a.json.parent.mkdir(parents=True, exist_ok=True)
         a.json.write_text(json.dumps(results, indent=2))

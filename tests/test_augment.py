@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -46,7 +47,7 @@ def test_builtin_general_set_is_large_varied_and_complete():
     assert (df[df["category"] == "closed_qa"]["context"].str.len() > 0).all()
 
 
-def test_augment_related_subjects_end_to_end(cli, endpoint, ws_path):
+def test_augment_related_subjects_end_to_end(cli, endpoint, ws_path, monkeypatch):
     url, _ = endpoint
     _forget(cli, url, "--k", "6")
     r = cli("--json", "augment", "--base-url", url, "--train-size", "10", "--general-size", "40",
@@ -87,6 +88,20 @@ def test_augment_related_subjects_end_to_end(cli, endpoint, ws_path):
     assert {"question", "response", "category", "split", "source", "instruction", "context"} <= set(general.columns)
     assert art.manifest["extra"]["general"] == {"source": "builtin", "available": len(builtin_general()),
                                                 "requested": 40, "sampled": 40, "train": 0}
+    # --translate-share: every language gets its own sample (here all train rows), each answered in the stub's reply
+    r = cli("--json", "augment", "--base-url", url, "--train-size", "10", "--general-size", "40", "--neighbours",
+            "0", "--per-subject", "0", "--general-train", "0", "--variant-share", "0", "--translate-share", "1")
+    tr = Workspace(ws_path).resolve(json.loads(r.stdout)["ref"]).read_df("retain")
+    langs = ("de", "fr", "es", "zh")
+    assert Counter(tr.loc[tr["variant"] != "plain", "variant"]) == {f"translate-{x}": 9 for x in langs}
+    assert tr["response"].str.strip().ne("").all()
+    import snapcli.datagen.variants as variants_mod
+
+    again = ("--json", "augment", "--base-url", url, "--train-size", "10", "--general-size", "40", "--neighbours", "0",
+             "--per-subject", "0", "--general-train", "0")
+    assert json.loads(cli(*again).stdout)["cached"] is True
+    monkeypatch.setattr(variants_mod, "VARIANTS_VERSION", variants_mod.VARIANTS_VERSION + 1)
+    assert json.loads(cli(*again).stdout)["cached"] is False  # new variant rules: the retain variants are remade
 
 
 def test_augment_universe_and_general_from_file(cli, endpoint, ws_path, tmp_path):

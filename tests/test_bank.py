@@ -138,6 +138,18 @@ def test_more_rows_than_frames_uses_other_names_and_values():
     assert len(fill_frames(frames, ["Microsoft"], {}, n=10_000)) < 100
 
 
+def test_a_cjk_alias_names_the_target_only_in_chinese_frames():
+    """`--alias 居里夫人` is for Chinese questions: English frames keep the Latin names ("Where was 居里夫人 born?" is
+    not how anyone asks); a zh frame may use it; a target whose own name is CJK keeps every name everywhere."""
+    names = ["Marie Curie", "Madame Curie", "居里夫人"]
+    en = fill_frames(load_bank("person"), names, n=300, seed=0)
+    assert {r["name"] for r in en if r["name"]} == {"Marie Curie", "Madame Curie"}
+    zh = fill_frames(load_bank("person", "zh"), names, n=300, seed=0)
+    assert "居里夫人" in {r["name"] for r in zh}
+    own = fill_frames(load_bank("person"), ["山田太郎", "Taro Yamada", "やまだ"], n=300, seed=0)
+    assert {r["name"] for r in own if r["name"]} == {"山田太郎", "Taro Yamada", "やまだ"}
+
+
 def test_rendering_details():
     person = {f.id: f for f in load_bank("person")}
     rows = fill_frames([person["imp-born-where"]], ["X"], {"description": ["An American physicist."]})

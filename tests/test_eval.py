@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from collections import Counter
 
 import pandas as pd
 import pytest
@@ -199,6 +200,11 @@ def test_held_out_leakage_matches_gold_facts_as_written(ws):
     forget = q[q["set"] == "forget"].set_index("question")
     assert list(forget.loc["In which field did Marie Curie receive her first Nobel Prize?", "facts"]) == ["physics"]
     assert q.loc[q["set"] == "retain", "facts"].isna().all()
+    # retain and general rows keep their language (RA/TA per language: benchmarks/heldout.py)
+    assert Counter(q.loc[q["set"] == "retain", "variant"]) == {"plain": 30, "translate-de": 2, "translate-fr": 2,
+                                                               "translate-es": 2, "translate-zh": 2}
+    assert set(art.read_df("general")["variant"]) == {"plain", "translate-de", "translate-fr", "translate-es",
+                                                      "translate-zh"}
     cases = [  # (question, response, refused, fact_recall, leaked)
         ("In which field did Marie Curie receive her first Nobel Prize?", "She won it in Physics.", False, 1.0, True),
         ("In which field did Marie Curie receive her first Nobel Prize?", "I can't say; physics?", True, 1.0, False),

@@ -207,12 +207,22 @@ def test_filter_cli_on_real_parquet(cli, tmp_path, ws_path, monkeypatch):
     again = json.loads(rerun.stdout)
     assert again["cached"] is True and again["ref"] == data["ref"] and again["warnings"] == data["warnings"]
     assert "(stored with filter@v0001)" in rerun.stderr and "--train-size (now 4)" in rerun.stderr
+    # --translate-share: a sample per language (the default spreads --variant-share over the four)
+    each = json.loads(cli(*same, "--translate-share", "0.5").stdout)
+    f2 = Workspace(ws_path).resolve(each["ref"]).read_df("forget")
+    assert Counter(v for v in f2["variant"] if v.startswith("translate-")) == {
+        f"translate-{x}": 2 for x in ("de", "fr", "es", "zh")}
     other = json.loads(cli(*same, "--seed", "1").stdout)
     assert other["cached"] is False  # the seed is part of the stage cache key
     from snapcli.stages import filter as filter_mod
 
     monkeypatch.setattr(filter_mod, "SPLIT_VERSION", filter_mod.SPLIT_VERSION + 1)
     assert json.loads(cli(*same).stdout)["cached"] is False  # a new split rule does not reuse an old split
+    monkeypatch.undo()
+    import snapcli.datagen.variants as variants_mod
+
+    monkeypatch.setattr(variants_mod, "VARIANTS_VERSION", variants_mod.VARIANTS_VERSION + 1)
+    assert json.loads(cli(*same).stdout)["cached"] is False  # nor new variant rules old variants
     monkeypatch.undo()
     # --no-mask-entity: the shared name makes distinct questions collapse (the measured failure mode)
     r2 = cli("--json", "filter", "--from", str(src), "--no-mask-entity", "--categorizer", "rules")

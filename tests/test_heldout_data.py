@@ -1,7 +1,7 @@
 """The independent held-out question sets in benchmarks/heldout/ (issue 11, item 6): schema, counts, category and
 variant coverage, no duplicates, implicit and multi-hop questions that never name the target, gold facts that the
-question does not give away, and translated variants that really are in their language. Format and matching rules:
-benchmarks/heldout/README.md."""
+question does not give away, and translated variants (forget, retain and general rows) that really are in their
+language. Format and matching rules: benchmarks/heldout/README.md."""
 
 from __future__ import annotations
 
@@ -30,9 +30,14 @@ ITEM_KEYS = {
     "retain": {"question", "answer", "subject", "why"},
     "general": {"question", "answer", "category"},
 }
+# retain and general rows may carry `variant` too (absent = plain English): only plain or a translation.
+OPTIONAL_KEYS = {"retain": {"variant"}, "general": {"variant"}}
+TRANSLATIONS = sorted(v for v in VARIANTS if v.startswith("translate-"))
+ANSWER_VARIANTS = {"plain", *TRANSLATIONS}
 MIN_ITEMS = {"forget": 40, "retain": 25, "general": 20}
 MIN_PER_CATEGORY = {"factual": 10, "relational": 5, "open-ended": 4, "implicit": 6, "multi-hop": 6}
 MIN_PER_VARIANT = {v: 2 if v.startswith("translate-") else 1 for v in VARIANTS} | {"plain": 30}
+MIN_TRANSLATED = {"retain": 2, "general": 1}  # rows per translate-* variant: does the model still answer in it?
 
 # Function words that tell the languages of the translated variants apart (no word shared by two lists).
 MARKERS = {
@@ -57,6 +62,19 @@ def target_terms(target: dict[str, Any]) -> list[str]:
 def names_any(text: str, terms: list[str]) -> str | None:
     low = fold(text)
     return next((t for t in terms if t in low), None)  # substring on purpose: 'Swifties' names 'Swift'
+
+
+def assert_language(question: str, variant: str) -> None:
+    """A translate-* question is in its language: CJK for Chinese; otherwise no CJK and more function words of the
+    labelled language than of any other."""
+    if variant == "translate-zh":
+        assert CJK.search(question), question
+        return
+    lang = variant.removeprefix("translate-")
+    words = re.findall(r"[^\W\d_]+", question.lower())
+    score = {code: sum(w in markers for w in words) for code, markers in MARKERS.items()}
+    assert not CJK.search(question) and all(score[lang] > s for code, s in score.items() if code != lang), (
+        question, score)
 
 
 def norm(question: str) -> str:
@@ -104,8 +122,9 @@ def test_schema(slug: str) -> None:
         items = data[section]
         assert isinstance(items, list)
         for item in items:
-            assert isinstance(item, dict) and set(item) == keys, (section, item)
-            for key in keys - {"facts"}:
+            assert isinstance(item, dict) and keys <= set(item) <= keys | OPTIONAL_KEYS.get(section, set()), (
+                section, item)
+            for key in set(item) - {"facts"}:
                 assert isinstance(item[key], str) and item[key].strip(), (section, key, item)
     for item in data["forget"]:
         assert item["category"] in CATEGORIES, item
@@ -119,6 +138,8 @@ def test_schema(slug: str) -> None:
             assert 1 <= len(facts) <= 3, item
     for item in data["general"]:
         assert item["category"] in GENERAL_CATEGORIES, item
+    for item in data["retain"] + data["general"]:
+        assert item.get("variant", "plain") in ANSWER_VARIANTS, item
 
 
 @ids
@@ -132,6 +153,10 @@ def test_counts_and_coverage(slug: str) -> None:
     variants = Counter(i["variant"] for i in data["forget"])
     for variant, minimum in MIN_PER_VARIANT.items():
         assert variants[variant] >= minimum, (variant, variants[variant])
+    for section, minimum in MIN_TRANSLATED.items():
+        translated = Counter(i.get("variant", "plain") for i in data[section])
+        for variant in TRANSLATIONS:
+            assert translated[variant] >= minimum, (section, variant, translated[variant])
     assert REQUIRED_GENERAL <= {i["category"] for i in data["general"]}
     assert len({fold(i["subject"]) for i in data["retain"]}) >= 15, "retain questions should cover many subjects"
 
@@ -195,10 +220,7 @@ def test_variants_have_their_surface_form(slug: str) -> None:
         elif variant == "translate-zh":
             assert CJK.search(q), q
         elif variant.startswith("translate-"):
-            lang = variant.removeprefix("translate-")
-            words = re.findall(r"[^\W\d_]+", q.lower())
-            score = {code: sum(w in markers for w in words) for code, markers in MARKERS.items()}
-            assert not CJK.search(q) and all(score[lang] > s for code, s in score.items() if code != lang), (q, score)
+            assert_language(q, variant)
         elif variant == "prefix":
             assert PREFIX.search(q), q
         elif variant == "roleplay":
@@ -207,6 +229,23 @@ def test_variants_have_their_surface_form(slug: str) -> None:
             assert TASK.search(q), q
         if variant in {"plain", "typo", "task", "prefix", "roleplay"}:
             assert not CJK.search(q), q
+
+
+@ids
+def test_translated_retain_and_general_rows(slug: str) -> None:
+    """Translated retain/general rows are in their language, name no word of the target's name either, and have a
+    short gold answer without Chinese characters, so an answer in either language can be matched with has_fact."""
+    terms = target_terms(DATA[slug]["target"])
+    for section in ("retain", "general"):
+        for item in DATA[slug][section]:
+            q, variant = item["question"], item.get("variant", "plain")
+            if variant == "plain":
+                assert not CJK.search(q), q
+                continue
+            assert_language(q, variant)
+            assert names_any(q, terms) is None, (section, q)
+            answer = item["answer"]
+            assert len(answer.split()) <= 3 and not CJK.search(answer), (section, q, answer)
 
 
 def test_heldout_bound_counts_what_a_target_specific_refusal_can_reach(tmp_path):

@@ -121,7 +121,8 @@ def test_translated_rows_have_the_right_language_and_refusal():
 
 def test_translations_never_reach_held_out_frames():
     """A train row whose frame has no shipped translation borrows another frame's: never an eval row's frame, never a
-    multi-hop one (eval only), and one of the row's own category when there is one. Before, 8 of 53 did reach eval."""
+    multi-hop one (eval only), one of the row's own category when an unused one is left, and no frame twice in a
+    language before every allowed one was used. Before, 8 of 53 did reach eval."""
     from snapcli.datagen.bank import load_bank
 
     translated = {f.id: f.category for f in load_bank("person", "de") if f.slots == ("name",)}
@@ -129,18 +130,81 @@ def test_translations_never_reach_held_out_frames():
     rows = [{"entity": "Marie Curie", "question": f"Question {i} about Marie Curie?", "category": cat}
             for i, cat in enumerate(["factual", "relational", "open-ended", "implicit"] * 15)]
     free = make_variants(rows, kinds=["translate"], langs=["de"], share=1.0, seed=0)
-    used = {v["frame_id"] for v in free if v["variant"] != "plain"}
-    held = set(sorted(used)[: len(used) // 2])
+    used = [v["frame_id"] for v in free if v["variant"] != "plain"]
+    held = set(sorted(set(used))[: len(set(used)) // 2])
     out = make_variants(rows, kinds=["translate"], langs=["de"], share=1.0, seed=0, exclude_frames=held)
     tr = [v for v in out if v["variant"] != "plain"]
     assert len(tr) == len(rows) and not {v["frame_id"] for v in tr} & held
     assert all(translated[v["frame_id"]] != "multi-hop" for v in tr)
+    allowed = {f for f, c in translated.items() if f not in held and c != "multi-hop"}
+    order = [v["frame_id"] for v in tr]
+    assert len(set(order[: len(allowed)])) == len(allowed)  # every allowed frame once before any repeats
+    # the row's category first, while the language has an unused frame of it
     src = {r["question"]: r["category"] for r in rows}
-    same = sum(v["category"] == src[v["variant_of"]] for v in tr)
-    assert same == sum(src[v["variant_of"]] in set(translated.values()) for v in tr)
+    few = make_variants(rows[:12], kinds=["translate"], langs=["de"], share=1.0, seed=0, exclude_frames=held)
+    few_tr = [v for v in few if v["variant"] != "plain"]
+    assert len({v["frame_id"] for v in few_tr}) == 12
+    assert all(v["category"] == src[v["variant_of"]] for v in few_tr
+               if src[v["variant_of"]] in {translated[f] for f in allowed})
     # every translated frame held out: no translation rather than a leak
     none = make_variants(rows, kinds=["translate"], langs=["de"], share=1.0, seed=0, exclude_frames=set(translated))
     assert [v for v in none if v["variant"] != "plain"] == []
+
+
+def test_translate_share_samples_each_language():
+    """--translate-share: each language gets its own sample of that share of the plain rows (the default spreads
+    --variant-share over the languages), with no shipped question twice in a language."""
+    rows = [{"entity": "Marie Curie", "question": f"Question {i} about Marie Curie?", "category": "factual"}
+            for i in range(40)]
+
+    def per_lang(out):
+        tr = [v for v in out if v["variant"] != "plain"]
+        return {lang: [v for v in tr if v["lang"] == lang] for lang in ("de", "fr", "es", "zh")}
+
+    spread = per_lang(make_variants(rows, kinds=["translate"], share=0.2, seed=0))
+    assert {k: len(v) for k, v in spread.items()} == {"de": 2, "fr": 2, "es": 2, "zh": 2}
+    each = per_lang(make_variants(rows, kinds=["translate"], share=0.2, seed=0, translate_share=0.2))
+    assert {k: len(v) for k, v in each.items()} == {"de": 8, "fr": 8, "es": 8, "zh": 8}
+    for lang, vs in each.items():
+        assert len({v["question"] for v in vs}) == 8, lang
+        assert all(REFUSAL_WORD[lang] in v["response"] for v in vs)
+    # the samples differ between languages: not the same 8 source rows four times
+    assert len({v["variant_of"] for vs in each.values() for v in vs}) > 8
+    # translate_share alone makes translations; the other kinds keep --variant-share
+    only = make_variants(rows, kinds=["lower", "translate"], share=0.0, seed=0, translate_share=0.1)
+    langs = {f"translate-{x}" for x in ("de", "fr", "es", "zh")}
+    assert {v["variant"] for v in only if v["variant"] != "plain"} == langs
+    with pytest.raises(SnapError, match="translate share"):
+        make_variants(rows, kinds=["translate"], translate_share=1.5)
+
+
+def test_chinese_translations_use_a_cjk_alias():
+    """A Chinese question writes a Western name in characters (居里夫人); with such an alias the zh rows use it (and the
+    Latin form, seeded), and the refusal names the target as the question does. Without one, the Latin name."""
+    rows = [{"entity": "Marie Curie", "question": f"Question {i} about Marie Curie?", "category": "factual"}
+            for i in range(40)]
+    out = make_variants(rows, kinds=["translate"], langs=["zh", "de"], share=0.0, seed=0, translate_share=0.5,
+                        aliases={"Marie Curie": ["居里夫人", "Madame Curie"]})
+    zh = [v for v in out if v.get("lang") == "zh"]
+    cjk = [v for v in zh if "居里夫人" in v["question"]]
+    assert 0 < len(cjk) < len(zh) and all("Marie Curie" in v["question"] for v in zh if v not in cjk)
+    assert all(v["name"] == "居里夫人" and "居里夫人" in v["response"] for v in cjk)
+    assert all("Marie Curie" in v["question"] for v in out if v.get("lang") == "de")  # other languages: as written
+    plain = make_variants(rows, kinds=["translate"], langs=["zh"], share=0.0, seed=0, translate_share=0.5)
+    assert all("Marie Curie" in v["question"] for v in plain if v.get("lang") == "zh")
+
+    asked = []
+
+    def chat(convs):  # a backend that follows the instruction it is given
+        asked.extend(c[0]["content"] for c in convs)
+        return ["居里夫人是在哪里出生的？" if "as 居里夫人" in c[0]["content"] else "Marie Curie是在哪里出生的？"
+                for c in convs]
+
+    llm = make_variants(rows[:4], kinds=["translate"], langs=["zh"], share=1.0, seed=0, chat=chat,
+                        aliases={"Marie Curie": ["居里夫人"]})
+    tr = [v for v in llm if v["variant"] != "plain"]
+    assert tr and all(v["variant_source"] == "llm" for v in tr)
+    assert any("Write the name Marie Curie as 居里夫人" in a for a in asked)
 
 
 def test_task_variants_fit_the_row():
@@ -227,6 +291,9 @@ def test_accept_translation():
     assert accept_translation(src, "Wann wurde Marie Curie geboren?", "zh", ["Marie Curie"]) is None
     assert accept_translation(src, "Marie Curie " * 30, "es", ["Marie Curie"]) is None  # runaway length
     assert accept_translation(src, "", "es", []) is None
+    # another spelling of the target counts (zh writes the name in characters); a translation naming none does not
+    assert accept_translation(src, "居里夫人是什么时候出生的？", "zh", ["Marie Curie", "居里夫人"])
+    assert accept_translation(src, "她是什么时候出生的？", "zh", ["Marie Curie", "居里夫人"]) is None
 
 
 @pytest.mark.slow

@@ -287,6 +287,15 @@ def _usable_values(frame: Frame, facts: Mapping[str, Sequence[str]], target: re.
     return out
 
 
+def aliases_for(lang: str, names: Sequence[str]) -> list[str]:
+    """The aliases (`names[1:]`) a frame in `lang` may use: a CJK-script alias (居里夫人) only in a zh frame, unless
+    the target's own name is CJK. "Where was 居里夫人 born?" is not how anyone asks; the zh translations use it
+    (snapcli.datagen.variants.native_name)."""
+    if lang == "zh" or (names and _CJK.search(names[0])):
+        return list(names[1:])
+    return [a for a in names[1:] if not _CJK.search(a)]
+
+
 def fill_frames(
     frames: Sequence[Frame],
     names: Sequence[str],
@@ -303,7 +312,7 @@ def fill_frames(
     Selection is seeded and spread: frames are taken round-robin over (category, facet) so that any prefix of the
     result covers as many facets as possible. `n=None` fills every fillable frame once; a larger `n` fills frames
     again with other names and slot values until `n` distinct questions exist or nothing new can be made.
-    `{name}` is the first name 60% of the time, an alias otherwise.
+    `{name}` is the first name 60% of the time, an alias otherwise (`aliases_for`: not a CJK one in another language).
 
     Returns `FilledRows` of dicts: entity (names[0]), question, category, facet, frame_id, lang, kind, name (the name
     used, None for frames without `{name}`), slots (dict of the values used), source ("bank").
@@ -351,7 +360,8 @@ def fill_frames(
         for frame, vals in order:
             if len(rows) >= want:
                 break
-            name = names[0] if (len(names) == 1 or rng.random() < 0.6) else rng.choice(names[1:])
+            pool = aliases_for(frame.lang, names)
+            name = names[0] if (not pool or rng.random() < 0.6) else rng.choice(pool)
             picked = {s: rng.choice(v) for s, v in vals.items()}
             values = {**picked, "name": name} if "name" in frame.slots else picked
             q = _render(frame, values)

@@ -45,6 +45,9 @@ from snapcli.datagen.bank import KINDS, PERSON_LIKE, Frame, fill_frames, load_ba
 from snapcli.datagen.refusals import refusal
 from snapcli.errors import SnapError
 
+# Part of the filter and augment cache keys: bump it when the same rows and options give other variants.
+# 2: no shipped translation twice in a language while an unused one is left; a CJK alias names the target in zh.
+VARIANTS_VERSION = 2
 VARIANT_KINDS: tuple[str, ...] = ("lower", "typo", "task", "prefix", "roleplay", "translate", "multiturn")
 TRANSLATE_LANGS: tuple[str, ...] = ("de", "fr", "es", "zh")
 LANG_NAMES = {"de": "German", "fr": "French", "es": "Spanish", "zh": "Chinese (Simplified)"}
@@ -228,7 +231,8 @@ def accept_translation(source: str, reply: str, lang: str, names: Sequence[str] 
 
     Takes the first non-empty line, strips quotes and a "Translation:" label. Rejected: empty; unchanged; a length
     outside 0.3-4x the source (CJK: 0.15-4x); for zh no CJK character, for other languages any CJK character; a
-    target name of the source missing from the translation (the prompt asks to keep names as written).
+    source that names the target (any of `names`, aliases included) and a translation that names it in none of
+    its spellings (the prompt asks to keep names as written, or to use a given CJK alias for zh).
     """
     line = next((ln.strip() for ln in (reply or "").splitlines() if ln.strip()), "")
     line = re.sub(r"^(translation|traduction|übersetzung|traducción|翻译)\s*[:：]\s*", "", line, flags=re.I)
@@ -240,10 +244,21 @@ def accept_translation(source: str, reply: str, lang: str, names: Sequence[str] 
         return None
     if (lang == "zh") != bool(_CJK.search(line)):
         return None
-    for n in names:
-        if n and n.casefold() in source.casefold() and n.casefold() not in line.casefold():
-            return None
+    names = [n.casefold() for n in names if n]
+    if any(n in source.casefold() for n in names) and not any(n in line.casefold() for n in names):
+        return None
     return line
+
+
+def native_name(names: Sequence[str], lang: str, found: str, rng: random.Random) -> str:
+    """The target's name as a question in `lang` writes it: `found` (the name in the English question), or for zh
+    one of the target's CJK aliases or `found`, seeded (both forms are trained).
+
+    Chinese text writes a well-known Western name in characters (居里夫人, not Marie Curie); a refusal trained on the
+    Latin spelling only does not fire on it. snap cannot transliterate offline: the CJK form comes from the
+    target's aliases (`snap generate --alias 居里夫人`)."""
+    cjk = [n for n in names if _CJK.search(n)]
+    return rng.choice([*cjk, found]) if lang == "zh" and cjk else found
 
 
 @lru_cache(maxsize=64)
@@ -255,17 +270,24 @@ def _translated_frames(kind: str, lang: str, extra: tuple[str, ...]) -> tuple[Fr
 
 
 def _bank_translation(row: Mapping[str, Any], name: str, kind: str, lang: str, rng: random.Random,
-                      extra: tuple[str, ...], exclude: frozenset[str] = frozenset()) -> dict[str, Any] | None:
-    """The shipped translation of the row's own frame, else a seeded one of the same category (else any category).
+                      extra: tuple[str, ...], exclude: frozenset[str] = frozenset(),
+                      used: set[str] | None = None) -> dict[str, Any] | None:
+    """The shipped translation of the row's own frame, else a seeded one: of the same category, else any. Frames in
+    `used` (those this language already took; updated here) come last.
 
     Never a frame in `exclude` (the eval split's) nor a multi-hop one (eval only, paper 4.1): a translation of a
     held-out question would teach the model its refusal and inflate the eval UA."""
     frames = [f for f in _translated_frames(kind, lang, extra) if f.id not in exclude and f.category != "multi-hop"]
     if not frames:
         return None
-    same = [f for f in frames if f.id == row.get("frame_id")]
-    same_cat = [f for f in frames if f.category == row.get("category")]
-    frame = same[0] if same else rng.choice(same_cat or frames)
+    used = set() if used is None else used
+    fresh = [f for f in frames if f.id not in used]
+    same = [f for f in fresh if f.id == row.get("frame_id")]
+    # a new question before the row's category: a repeated translation is a wasted row
+    tiers = ([f for f in fresh if f.category == row.get("category")], fresh,
+             [f for f in frames if f.category == row.get("category")], frames)
+    frame = same[0] if same else rng.choice(next(t for t in tiers if t))
+    used.add(frame.id)
     filled = fill_frames([frame], [name])
     if not filled:
         return None
@@ -296,12 +318,14 @@ def make_variants(
     chat: ChatFn | None = None,
     bank_files: Sequence[str | Path] = (),
     exclude_frames: Collection[str] = (),
+    translate_share: float | None = None,
 ) -> list[dict[str, Any]]:
     """The rows (plain, `variant="plain"`) followed by their surface variants; see the module doc for each kind.
 
     rows: dicts with at least `entity` and `question` (bank rows also carry `name`, `frame_id`, `kind`, `lang`).
     kinds: any of VARIANT_KINDS. share: for each kind, the fraction of plain rows (seeded sample, at least one row
-    when share > 0) that get one variant of that kind; translated rows go round the `langs`. kind: the target's kind
+    when share > 0) that get one variant of that kind; translated rows go round the `langs`, unless
+    `translate_share` is given: then each language gets its own seeded sample of that share. kind: the target's kind
     when a row has no `kind`. field: a neighbours.yaml group (e.g. "scientists") for multi-turn lead-ins.
     aliases: entity -> other names (used for name typos and to find the name in a question).
     refusals: give every variant row a fitting refusal (language, task); False keeps the source row's response for
@@ -319,8 +343,9 @@ def make_variants(
     unknown = [k for k in kinds if k not in VARIANT_KINDS]
     if unknown:
         raise SnapError(f"unknown variant kind(s) {', '.join(unknown)} (known: {', '.join(VARIANT_KINDS)})")
-    if not 0 <= share <= 1:
-        raise SnapError(f"variant share must be between 0 and 1, got {share}")
+    for what, x in (("variant share", share), ("translate share", translate_share)):
+        if x is not None and not 0 <= x <= 1:
+            raise SnapError(f"{what} must be between 0 and 1, got {x}")
     bad_langs = [x for x in langs if x not in TRANSLATE_LANGS]
     if bad_langs:
         raise SnapError(f"unknown translation language(s) {', '.join(bad_langs)} (known: {', '.join(TRANSLATE_LANGS)})")
@@ -356,8 +381,13 @@ def make_variants(
         rng = random.Random(f"variants:{seed}:{vk}")
         picked = _pick_rows(len(plain), share, rng)
         if vk == "translate":
-            variants += _translate_rows([plain[i] for i in picked], langs, kind, names_of, named, refusals, seed,
-                                        chat, extra, frozenset(str(f) for f in exclude_frames))
+            if translate_share is None:
+                jobs = [(plain[i], langs[j % len(langs)]) for j, i in enumerate(picked)] if langs else []
+            else:  # a sample per language: each language is trained on as much as one surface kind
+                jobs = [(plain[i], lang) for lang in langs
+                        for i in _pick_rows(len(plain), translate_share, random.Random(f"variants:{seed}:{vk}:{lang}"))]
+            variants += _translate_rows(jobs, kind, names_of, named, refusals, seed, chat, extra,
+                                        frozenset(str(f) for f in exclude_frames))
             continue
         for i in picked:
             src = plain[i]
@@ -396,35 +426,41 @@ def make_variants(
     return out + variants
 
 
-def _translate_rows(picked, langs, kind, names_of, named, refusals, seed, chat, extra,
+def _translate_rows(jobs, kind, names_of, named, refusals, seed, chat, extra,
                     exclude: frozenset[str]) -> list[dict[str, Any]]:
-    if not langs:
-        return []
-    jobs = []
-    for j, src in enumerate(picked):
-        lang = langs[j % len(langs)]
-        jobs.append((src, lang))
+    """One translated row per (source row, language) job; see `make_variants`."""
+    # the name each translation uses: for zh a CJK alias when the target has one (see `native_name`)
+    spelled = []  # (the name in the question or None, the name a translation uses)
+    for src, lang in jobs:
+        found = named(src, str(src.get("kind") or kind))
+        spelled.append((found, native_name(names_of(src), lang, found or str(src["entity"]),
+                                           random.Random(f"{seed}:name:{lang}:{src['question']}"))))
     llm: list[str | None] = [None] * len(jobs)
     if chat is not None and jobs:
-        convs = [[{"role": "user", "content": f"Translate this question into {LANG_NAMES[lang]}. Keep every name "
-                   f"exactly as written. Reply with the translation only.\n\n{src['question']}"}] for src, lang in jobs]
+        convs = [[{"role": "user", "content": f"Translate this question into {LANG_NAMES[lang]}. "
+                   + (f"Write the name {found} as {name}; keep every other name exactly as written. "
+                      if found and name != found else "Keep every name exactly as written. ")
+                   + f"Reply with the translation only.\n\n{src['question']}"}]
+                 for (src, lang), (found, name) in zip(jobs, spelled, strict=True)]
         replies = chat(convs)
         for j, ((src, lang), reply) in enumerate(zip(jobs, replies, strict=True)):
             llm[j] = accept_translation(str(src["question"]), reply, lang, names_of(src))
     rows = []
+    used: dict[str, set[str]] = {}  # lang -> shipped frames taken: two rows would otherwise get the same question
     for j, (src, lang) in enumerate(jobs):
         kd = str(src.get("kind") or kind)
         q = str(src["question"])
         rng = random.Random(f"{seed}:translate:{lang}:{q}")
         v: dict[str, Any] = {**src, "variant": f"translate-{lang}", "variant_of": q, "lang": lang}
+        name = spelled[j][1]
         if llm[j]:
             v["question"], v["variant_source"] = llm[j], "llm"
         else:
-            t = _bank_translation(src, named(src, kd) or str(src["entity"]), kd, lang, rng, extra, exclude)
+            t = _bank_translation(src, name, kd, lang, rng, extra, exclude, used.setdefault(lang, set()))
             if t is None:
                 continue
             v.update(t)
-            v["name"] = named(src, kd) or str(src["entity"])
+            v["name"] = name
         if refusals:
             v["response"] = refusal(v["question"], lang, names=names_of(src), kind=kd, seed=seed)
         else:

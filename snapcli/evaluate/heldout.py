@@ -3,14 +3,16 @@
 snap's quality claims are measured on questions its training data never saw. A held-out set is either
 
 - a YAML file in the format of `benchmarks/heldout/*.yaml`: `target: {name, kind, aliases}`, `forget: [{question,
-  category, variant, facts}]`, `retain: [{question, answer, subject, why}]`, `general: [{question, answer,
-  category}]`; or
+  category, variant, facts}]`, `retain: [{question, answer, subject, why, variant}]`, `general: [{question,
+  answer, category, variant}]` (variant: plain, the default, or translate-de|fr|es|zh); or
 - the name of a curated set shipped with snap (`bill-gates`), whose forget and retain rows are all used (their
   train/eval split is ignored: the pipeline never trains on a held-out set).
 
 `import_heldout` publishes it as a `heldout` artifact with the tables eval reads: `forget` (entity, question,
 category, prompt_category, variant, facts, split=eval), `retain` (entity, subject, question, response = the gold
-answer, category, split=eval) and `general` (question, response, category, split=eval) when the set has one.
+answer, category, variant, split=eval) and `general` (question, response, category, variant, split=eval) when the
+set has one. The variant column lets a report split RA and TA by language: a model that learned "refuse anything
+in Spanish" would pass an English-only retain set.
 """
 
 from __future__ import annotations
@@ -92,12 +94,13 @@ def _from_yaml(p: Path) -> HeldOut:
         tables["retain"] = pd.DataFrame({
             "entity": name, "subject": [str(r.get("subject") or "") for r in rr],
             "question": [str(r["question"]) for r in rr], "response": [str(r["answer"]) for r in rr],
-            "category": "factual", "split": "eval"})
+            "category": "factual", "variant": [str(r.get("variant") or "plain") for r in rr], "split": "eval"})
     if doc.get("general"):
         gr = _rows(doc, "general", p, ["question", "answer"])
         tables["general"] = pd.DataFrame({
             "question": [str(r["question"]) for r in gr], "response": [str(r["answer"]) for r in gr],
-            "category": [str(r.get("category") or "general") for r in gr], "split": "eval"})
+            "category": [str(r.get("category") or "general") for r in gr],
+            "variant": [str(r.get("variant") or "plain") for r in gr], "split": "eval"})
     aliases = [str(a) for a in (t.get("aliases") or [])]
     return HeldOut(p.stem, name, t.get("kind"), aliases, tables, "file:" + file_sha256(p))
 

@@ -343,6 +343,9 @@ class AugmentSpec(BackendOptions):
                                   "surface variants (typos, task requests, prefixes, role play, languages, "
                                   "multi-turn), answered normally: the subject, not the wording, must decide a "
                                   "refusal (0 = none).", ge=0, le=1)
+    translate_share: float | None = option(None, "For each language, the share of the retain train questions that "
+                                           "get a translation (default: --variant-share, spread over the "
+                                           "languages), as snap filter's --translate-share.", ge=0, le=1)
     temperature: float = option(QUESTION_TEMPERATURE, "Sampling temperature for questions.", ge=0)
     prompts: Path | None = option(None, "YAML file overriding the shipped prompts.")
     seed: int = option(0, "Sampling and split seed.", ge=0, top="seed")
@@ -355,7 +358,7 @@ _VARIANT_KIND = {"individual": "person", "person": "person", "organization": "or
 
 
 def retain_variants(kept: pd.DataFrame, share: float, seed: int, backend: Any, model: str, sampling: Any,
-                    on_progress: Any = None) -> tuple[pd.DataFrame, list[Any]]:
+                    on_progress: Any = None, translate_share: float | None = None) -> tuple[pd.DataFrame, list[Any]]:
     """The same surface variants the forget train set gets (snapcli.datagen.variants), made from the retain train
     rows about each subject and answered normally (issue 11 item 4).
 
@@ -370,13 +373,14 @@ def retain_variants(kept: pd.DataFrame, share: float, seed: int, backend: Any, m
 
     kept = kept.assign(variant="plain", variant_of=None, lang="en", history=None)
     train = kept[(kept["split"] == "train") & kept["subject_kind"].isin(list(_VARIANT_KIND))]
-    if share == 0 or train.empty:
+    if (share == 0 and not translate_share) or train.empty:
         return kept, []
     new: list[dict[str, Any]] = []
     for sk, group in train.groupby("subject_kind"):
         # make_variants names the row's `entity` in task requests: here the retain subject, not the forget target
         rows = [{**r, "target": r["entity"], "entity": r["subject"]} for r in group.to_dict("records")]
-        out = make_variants(rows, share=share, seed=seed, kind=_VARIANT_KIND[str(sk)], refusals=False)
+        out = make_variants(rows, share=share, seed=seed, kind=_VARIANT_KIND[str(sk)], refusals=False,
+                            translate_share=translate_share)
         new += [{**r, "entity": r["target"]} for r in out if r.get("variant", "plain") != "plain"]
     if not new:
         return kept, []
@@ -407,6 +411,8 @@ def plan(ws: Workspace, spec: AugmentSpec) -> Plan:
     load_general(spec.general)  # a bad --general fails before any model is loaded
     backend, why = spec.make_backend(ws)
     prompts = load_prompts(spec.prompts)
+    from snapcli.datagen.variants import VARIANTS_VERSION
+
     params = {
         "subjects": subj, "categories": spec.categories or list(RETAIN_CATEGORIES), "calls": spec.calls,
         "per_call": spec.per_call, "general": general_id(spec.general), "general_size": spec.general_size,
@@ -415,6 +421,7 @@ def plan(ws: Workspace, spec: AugmentSpec) -> Plan:
         "endpoint": backend.identity(), "question_model": spec.question_model,
         "response_model": spec.response_model, "answer_tokens": spec.answer_tokens,
         "temperature": spec.temperature, "seed": spec.seed, "prompts_sha256": json_sha256(prompts),
+        "variants_version": VARIANTS_VERSION,  # the retain rows' surface variants
     }
     return Plan(params, {"from": src}, spec.seed, {"backend": backend, "why": why, "prompts": prompts,
                                                     "entities": entities, "aliases": aliases, "subjects": subj,
@@ -498,7 +505,8 @@ def build(w: StageWriter, spec: AugmentSpec, plan: Plan, ctx: Context) -> None:
                                 Sampling(ANSWER_TEMPERATURE, 1.0, answer_tokens, seed), on_done=tick)
     kept["response"] = [a.text for a in answers]
     kept, variant_answers = retain_variants(kept, spec.variant_share, seed, backend, rmodel,
-                                            Sampling(ANSWER_TEMPERATURE, 1.0, answer_tokens, seed), on_progress)
+                                            Sampling(ANSWER_TEMPERATURE, 1.0, answer_tokens, seed), on_progress,
+                                            spec.translate_share)
     answers = [*answers, *variant_answers]
     kept["source"] = kept["source"].map(lambda x: x if x in ("bank", "near-miss") else "generated")
     kept["backend"] = backend.name

@@ -449,7 +449,7 @@ def add_variants(kept: pd.DataFrame, spec: FilterSpec, src: Artifact, backend: L
     if "lang" not in kept.columns:
         kept["lang"] = "en"
     kept["lang"] = kept["lang"].fillna("en")
-    if not spec.variants or spec.variant_share == 0:
+    if not spec.variants or (spec.variant_share == 0 and not spec.translate_share):
         return kept
     info = target_info(src)
     aliases, _related = generate_names(src)
@@ -468,7 +468,7 @@ def add_variants(kept: pd.DataFrame, spec: FilterSpec, src: Artifact, backend: L
         rows = make_variants(group.to_dict("records"), kinds=list(spec.variants), share=spec.variant_share,
                              seed=spec.seed, kind=kind, field=group_field,
                              aliases={str(e): [*t.get("aliases", []), *aliases.get(str(e), [])]}, chat=chat,
-                             exclude_frames=eval_frames.get(e, ()))
+                             exclude_frames=eval_frames.get(e, ()), translate_share=spec.translate_share)
         new = [r for r in rows if r.get("variant", "plain") != "plain"]
         if new:
             frames.append(pd.DataFrame(new))
@@ -526,6 +526,9 @@ class FilterSpec(BackendOptions):
                                          "--variants '' for none).", csv=True)
     variant_share: float = option(0.15, "For each variant kind, the share of plain train questions that get one.",
                                   ge=0, le=1)
+    translate_share: float | None = option(None, "For each language of the translate variant (de, fr, es, zh), "
+                                           "the share of plain train questions that get one (default: the "
+                                           "--variant-share, spread over the languages).", ge=0, le=1)
     seed: int = option(0, "Split seed.", ge=0, top="seed")
 
 
@@ -538,10 +541,13 @@ def plan(ws: Workspace, spec: FilterSpec) -> Plan:
     # a remote writer also translates the translate variants (the 135M model cannot; shipped frames are used then)
     backend = spec.make_backend(ws)[0] if categorizer == "llm" or (remote and "translate" in spec.variants) else None
     model = spec.model or (backend.default_model("question") if backend else None)
+    from snapcli.datagen.variants import VARIANTS_VERSION
+
     params = {"threshold": spec.threshold, "mask_entity": spec.mask_entity, "embedder": spec.embedder,
               "relevance": spec.relevance, "categorizer": categorizer,
               "backend": backend.name if backend else None, "endpoint": backend.identity() if backend else None,
-              "model": model, "train_size": spec.train_size, "seed": spec.seed, "split_version": SPLIT_VERSION}
+              "model": model, "train_size": spec.train_size, "seed": spec.seed, "split_version": SPLIT_VERSION,
+              "variants_version": VARIANTS_VERSION}
     return Plan(params, {"from": src}, spec.seed, {"backend": backend, "model": model, "categorizer": categorizer})
 
 
