@@ -66,6 +66,7 @@ def run_set(path: Path, ws: Path, model: str, overrides: list[str], audit: bool 
            "after": {**{k: after.get(k) for k in [*GOALS, "capability"]}, "leakage": leakage(ws, after["eval"])},
            "variants": variant_ua(ws, after["eval"]),
            "languages": {"before": language_scores(ws, before["eval"]), "after": language_scores(ws, after["eval"])},
+           "known_before": gold_answers(ws, before["eval"], path),
            "workspace": str(ws)}
     cb, ca = before.get("capability"), after.get("capability")
     out["capability_change_rel"] = None if not cb or ca is None else round(100 * (ca - cb) / cb, 2)
@@ -108,6 +109,25 @@ def language_scores(ws: Path, eval_ref: str) -> dict[str, dict[str, float]]:
         lang = g["variant"].astype(str).str.removeprefix("translate-").replace("plain", "en")
         answered = g["label"] == "answer"
         out[metric] = {str(k): round(100 * float(answered[lang == k].mean()), 1) for k in sorted(lang.unique())}
+    return out
+
+
+def gold_answers(ws: Path, eval_ref: str, path: Path) -> dict[str, list[int]]:
+    """What the model of `eval_ref` knows: {set: [answers containing a gold fact, questions scored]}; forget rows
+    with facts, retain and general rows whose gold answer has at most 3 words (matched as a fact, `has_fact`)."""
+    sys.path.insert(0, str(REPO))
+    from snapcli.evaluate.metrics import has_fact
+
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    gen = _eval_artifact(ws, eval_ref).read_df("generations")
+    out = {}
+    for s in ("forget", "retain", "general"):
+        gold = {r["question"]: ([str(f) for f in r.get("facts") or []] if s == "forget" else
+                                [str(r["answer"])] if len(str(r["answer"]).split()) <= 3 else [])
+                for r in doc.get(s) or []}
+        rows = [(q, a) for q, a in zip(gen.loc[gen["set"] == s, "question"], gen.loc[gen["set"] == s, "response"],
+                                       strict=True) if gold.get(q)]
+        out[s] = [sum(any(has_fact(a, f) for f in gold[q]) for q, a in rows), len(rows)]
     return out
 
 
@@ -169,6 +189,11 @@ def main() -> None:
             b, af = r["languages"]["before"].get(metric, {}), r["languages"]["after"].get(metric, {})
             print(f"| {r['set']} | {metric} | " + " | ".join(f"{b.get(x, '')} -> {af.get(x, '')}" for x in langs)
                   + " |")
+    print("\nAnswered with a gold fact by the base model (what it knows; greedy, eval's settings):\n")
+    print("| set | forget | retain | general |\n|---|---|---|---|")
+    for r in results:
+        print(f"| {r['set']} | " + " | ".join(f"{k} of {n}" for k, n in (r["known_before"][s] for s in
+                                                                           ("forget", "retain", "general"))) + " |")
     if a.json:
         a.json.parent.mkdir(parents=True, exist_ok=True)
         a.json.write_text(json.dumps(results, indent=2))
