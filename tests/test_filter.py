@@ -212,6 +212,8 @@ def test_filter_cli_on_real_parquet(cli, tmp_path, ws_path, monkeypatch):
     f2 = Workspace(ws_path).resolve(each["ref"]).read_df("forget")
     assert Counter(v for v in f2["variant"] if v.startswith("translate-")) == {
         f"translate-{x}": 2 for x in ("de", "fr", "es", "zh")}
+    bad = cli(*same, "--variants", "lower", "--translate-share", "0.5")  # a flag with nothing to act on
+    assert bad.exit_code == 2 and "--translate-share needs translate in --variants" in bad.stderr
     other = json.loads(cli(*same, "--seed", "1").stdout)
     assert other["cached"] is False  # the seed is part of the stage cache key
     from snapcli.stages import filter as filter_mod

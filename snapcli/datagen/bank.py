@@ -352,6 +352,7 @@ def fill_frames(
         depth += 1
 
     want = len(order) if n is None else n
+    pools = {lang: aliases_for(lang, names) for lang in {f.lang for f, _ in order}}
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
     passes = 0
@@ -360,7 +361,7 @@ def fill_frames(
         for frame, vals in order:
             if len(rows) >= want:
                 break
-            pool = aliases_for(frame.lang, names)
+            pool = pools[frame.lang]
             name = names[0] if (not pool or rng.random() < 0.6) else rng.choice(pool)
             picked = {s: rng.choice(v) for s, v in vals.items()}
             values = {**picked, "name": name} if "name" in frame.slots else picked

@@ -533,6 +533,8 @@ class FilterSpec(BackendOptions):
 
 
 def plan(ws: Workspace, spec: FilterSpec) -> Plan:
+    if spec.translate_share is not None and "translate" not in spec.variants:
+        raise SnapError("--translate-share needs translate in --variants")
     src = ws.resolve(spec.from_).require_stage("generate")
     categorizer = spec.categorizer
     remote = spec.chosen_backend()[0] == "openai"
