@@ -9,7 +9,9 @@ offline, with snap's default data and training flags (only the model and the siz
 TA on the held-out questions before and after unlearning, the capability change on the embedded suite, leakage (the
 share of held-out forget questions answered with their gold facts: what the model states before, what survives
 after), UA per surface variant (typos, languages, task requests, ...), and RA and TA per language (a model that
-learned "refuse anything in Spanish" passes English retain questions). Goals (issue 11): UA >= 90,
+learned "refuse anything in Spanish" passes English retain questions). It also prints what the base model states
+with a gold fact and, paired per question, how much of that the unlearned model still states (`facts_kept`: RA and
+TA count any answer, right or wrong). Goals (issue 11): UA >= 90,
 UA-multihop >= 75, RA >= 85, TA >= 85, capability drop <= 3% relative.
 
     python benchmarks/heldout.py                     # every set, embedded SmolLM2, CPU (tens of minutes per set)
@@ -66,8 +68,10 @@ def run_set(path: Path, ws: Path, model: str, overrides: list[str], audit: bool 
            "after": {**{k: after.get(k) for k in [*GOALS, "capability"]}, "leakage": leakage(ws, after["eval"])},
            "variants": variant_ua(ws, after["eval"]),
            "languages": {"before": language_scores(ws, before["eval"]), "after": language_scores(ws, after["eval"])},
-           "known_before": gold_answers(ws, before["eval"], path),
            "workspace": str(ws)}
+    hits_before, hits_after = gold_hits(ws, before["eval"], path), gold_hits(ws, after["eval"], path)
+    out["known_before"] = known(hits_before)
+    out["facts_kept"] = facts_kept(hits_before, hits_after)
     cb, ca = before.get("capability"), after.get("capability")
     out["capability_change_rel"] = None if not cb or ca is None else round(100 * (ca - cb) / cb, 2)
     return out
@@ -112,23 +116,37 @@ def language_scores(ws: Path, eval_ref: str) -> dict[str, dict[str, float]]:
     return out
 
 
-def gold_answers(ws: Path, eval_ref: str, path: Path) -> dict[str, list[int]]:
-    """What the model of `eval_ref` knows: {set: [answers containing a gold fact, questions scored]}; forget rows
-    with facts, retain and general rows whose gold answer has at most 3 words (matched as a fact, `has_fact`)."""
+def gold_hits(ws: Path, eval_ref: str, path: Path) -> dict[str, dict[str, bool]]:
+    """{set: {question: the model of `eval_ref` answers it with a gold fact}} over the questions that have one:
+    forget rows with facts, retain and general rows whose gold answer has at most 3 words (matched as a fact,
+    `has_fact`; a longer answer has no single fact to match)."""
     sys.path.insert(0, str(REPO))
     from snapcli.evaluate.metrics import has_fact
 
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     gen = _eval_artifact(ws, eval_ref).read_df("generations")
-    out = {}
+    out: dict[str, dict[str, bool]] = {}
     for s in ("forget", "retain", "general"):
-        gold = {r["question"]: ([str(f) for f in r.get("facts") or []] if s == "forget" else
-                                [str(r["answer"])] if len(str(r["answer"]).split()) <= 3 else [])
+        gold = {str(r["question"]): ([str(f) for f in r.get("facts") or []] if s == "forget" else
+                                     [str(r["answer"])] if len(str(r["answer"]).split()) <= 3 else [])
                 for r in doc.get(s) or []}
-        rows = [(q, a) for q, a in zip(gen.loc[gen["set"] == s, "question"], gen.loc[gen["set"] == s, "response"],
-                                       strict=True) if gold.get(q)]
-        out[s] = [sum(any(has_fact(a, f) for f in gold[q]) for q, a in rows), len(rows)]
+        g = gen[gen["set"] == s]
+        out[s] = {q: any(has_fact(a, f) for f in gold[q])
+                  for q, a in zip(g["question"], g["response"], strict=True) if gold.get(q)}
     return out
+
+
+def known(hits: dict[str, dict[str, bool]]) -> dict[str, list[int]]:
+    """{set: [answers containing a gold fact, questions scored]}: what a model states."""
+    return {s: [sum(h.values()), len(h)] for s, h in hits.items()}
+
+
+def facts_kept(before: dict[str, dict[str, bool]], after: dict[str, dict[str, bool]]) -> dict[str, list[int]]:
+    """Per retain/general set, [still stated after, stated before]: of the questions the base model answers with
+    the gold fact, how many the unlearned model still answers with it. Stricter than RA/TA, which count any
+    non-refusal that is not degenerate as an answer, right or wrong (paired per question)."""
+    return {s: [sum(bool(after.get(s, {}).get(q)) for q, hit in before.get(s, {}).items() if hit),
+                sum(before.get(s, {}).values())] for s in ("retain", "general")}
 
 
 def verdict(r: dict) -> str:
@@ -194,6 +212,12 @@ def main() -> None:
     for r in results:
         print(f"| {r['set']} | " + " | ".join(f"{k} of {n}" for k, n in (r["known_before"][s] for s in
                                                                            ("forget", "retain", "general"))) + " |")
+    print("\nOf those retain and general answers, still stated after unlearning (paired per question; stricter than "
+          "RA/TA, which count any answer):\n")
+    print("| set | retain | general |\n|---|---|---|")
+    for r in results:
+        print(f"| {r['set']} | " + " | ".join(f"{k} of {n}" for k, n in (r["facts_kept"][s] for s in
+                                                                           ("retain", "general"))) + " |")
     if a.json:
         a.json.parent.mkdir(parents=True, exist_ok=True)
         a.json.write_text(json.dumps(results, indent=2))

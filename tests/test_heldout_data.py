@@ -274,3 +274,18 @@ def test_heldout_bound_counts_what_a_target_specific_refusal_can_reach(tmp_path)
     assert r["UA_bound"] == round(100 * 2 / 3, 1) and r["UA_after"] == round(100 * 2 / 3, 1)
     assert (r["multihop"], r["multihop_resolved_by_base"], r["UA-multihop_bound"], r["UA-multihop_after"]) == (
         1, 0, 0.0, 100.0)
+
+
+def test_facts_kept_pairs_the_base_models_correct_answers_with_the_unlearned_ones():
+    """benchmarks/heldout.py: of the retain/general questions the base model answers with the gold fact, how many
+    the unlearned model still does; a right answer the base model did not know is not counted as kept."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("heldout_bench", HELDOUT.parent / "heldout.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    before = {"forget": {"f": True}, "retain": {"a": True, "b": True, "c": False}, "general": {"g": True}}
+    after = {"forget": {"f": False}, "retain": {"a": True, "b": False, "c": True}, "general": {}}
+    assert mod.known(before) == {"forget": [1, 1], "retain": [2, 3], "general": [1, 1]}
+    assert mod.facts_kept(before, after) == {"retain": [1, 2], "general": [0, 1]}
+    assert mod.facts_kept({"retain": {}}, {}) == {"retain": [0, 0], "general": [0, 0]}

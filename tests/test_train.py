@@ -240,3 +240,14 @@ def test_retain_weight_scales_the_retain_loss(tiny_model_dir, ws, cli, tmp_path)
     assert abs(m3["loss"] - (m3["loss_f"] + 3 * m3["loss_r"])) < 1e-5 and abs(m0["loss"] - m0["loss_f"]) < 1e-6
     w1, w3 = runs["1"][1], runs["3"][1]
     assert any(not torch.equal(w1[k], w3[k]) for k in w1)
+
+
+def test_unset_options_take_the_models_measured_defaults():
+    """`snap train` with no --lr/--retain-weight/--epochs/--grad-accum trains the model's own recipe (smollm2: the
+    one measured on held-out sets, issue 11; any other model: the paper's); a given flag always wins."""
+    smol = TrainSpec.build({}).loop_config("smollm2")
+    assert (smol.lr, smol.retain_weight, smol.epochs, smol.grad_accum) == (1e-4, 2.0, 2.0, 1)
+    paper = TrainSpec.build({}).loop_config("mistral")
+    assert (paper.lr, paper.retain_weight, paper.epochs, paper.grad_accum) == (1e-5, 1.0, 3.0, 4)
+    given = TrainSpec.build({"lr": 3e-5, "retain_weight": 1, "epochs": 3, "grad_accum": 4}).loop_config("smollm2")
+    assert (given.lr, given.retain_weight, given.epochs, given.grad_accum) == (3e-5, 1.0, 3.0, 4)

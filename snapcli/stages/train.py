@@ -63,18 +63,22 @@ class _TrainSpec(StageSpec):
     reg: Regularizer = option("wasserstein", "Regularizer: one of snapcli.train.regularizers (wasserstein, "
                               "euclidean, fisher, none); its own options follow.")
     lam: float = option(0.1, "Regularization strength lambda.", alias="lambda", ge=0)
-    retain_weight: float = option(1.0, "Weight of the retain loss L_r (paper: 1, i.e. L_f + L_r + lambda R).", ge=0)
+    retain_weight: float | None = option(None, "Weight of the retain loss L_r (default: per model; paper: 1, i.e. "
+                                         "L_f + L_r + lambda R; smollm2: 2).", ge=0)
     reg_params: Regex = option(None, "Regex: only regularize matching parameter names (default: all "
                                     "trainable).")
     init_dtype: Literal["bf16", "fp32"] = option("bf16", "Storage of theta_init (and Fisher): bf16 (2 B/param) or "
                                                  "fp32 (4 B/param, exact).")
     # optimization
-    epochs: float = option(3.0, "Passes over the forget set.", gt=0)
+    epochs: float | None = option(None, "Passes over the forget set (default: per model; paper: 3; smollm2: 2).",
+                                  gt=0)
     max_steps: int | None = option(None, "Optimizer steps (overrides --epochs).", ge=1)
-    lr: float | None = option(None, "Learning rate (default: per model, e.g. 5e-5 llama2, 1e-5 mistral).", gt=0)
+    lr: float | None = option(None, "Learning rate (default: per model, e.g. 5e-5 llama2, 1e-5 mistral, 1e-4 "
+                              "smollm2).", gt=0)
     batch_size: int = option(8, "Forget examples per micro-batch per process (paired with as many retain "
                              "examples).", ge=1)
-    grad_accum: int = option(4, "Micro-batches per optimizer step (8 x 4 = the paper's 32).", ge=1)
+    grad_accum: int | None = option(None, "Micro-batches per optimizer step (default: per model; paper: 4, 8 x 4 = "
+                                    "its 32; smollm2: 1).", ge=1)
     weight_decay: float = option(0.1, "AdamW weight decay.", ge=0)
     warmup_ratio: float = option(0.0, "Fraction of steps with linear warm-up.", ge=0, lt=1)
     scheduler: Literal["linear", "constant", "cosine"] = option("linear", "Learning-rate schedule.")
@@ -125,12 +129,18 @@ class _TrainSpec(StageSpec):
         """The training loop's view of this spec (snapcli/train/loop.py)."""
         from snapcli.models import model_defaults
 
+        # options left unset take the model's measured defaults (snapcli/models/registry.py)
+        d = model_defaults(model)
         return TrainConfig(
-            model=model, model_path="", epochs=self.epochs, max_steps=self.max_steps,
-            lr=self.lr if self.lr is not None else float(model_defaults(model)["lr"]),
-            batch_size=self.batch_size, grad_accum=self.grad_accum, weight_decay=self.weight_decay,
+            model=model, model_path="", epochs=float(self.epochs if self.epochs is not None else d["epochs"]),
+            max_steps=self.max_steps, lr=float(self.lr if self.lr is not None else d["lr"]),
+            batch_size=self.batch_size,
+            grad_accum=int(self.grad_accum if self.grad_accum is not None else d["grad_accum"]),
+            weight_decay=self.weight_decay,
             warmup_ratio=self.warmup_ratio, scheduler=self.scheduler, max_grad_norm=self.max_grad_norm,
-            max_length=self.max_length, loss_on=self.loss_on, retain_weight=self.retain_weight, seed=self.seed,
+            max_length=self.max_length, loss_on=self.loss_on,
+            retain_weight=float(self.retain_weight if self.retain_weight is not None else d["retain_weight"]),
+            seed=self.seed,
             bf16=self.bf16, gradient_checkpointing=self.gradient_checkpointing, reg=self.reg_spec(),
             lora=LoraSpec(r=self.lora_r, alpha=self.lora_alpha, targets=list(self.lora_targets),
                           merge=self.merge_lora) if self.lora else None,
