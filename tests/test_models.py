@@ -27,6 +27,33 @@ def test_aliases_and_defaults(tiny_model_dir):
     assert model_defaults("HuggingFaceTB/SmolLM2-135M-Instruct") == model_defaults("smollm2")
     with pytest.raises(SnapError, match="unknown model"):
         resolve_model("not a model")
+
+
+def test_a_local_copy_of_a_model_gets_its_defaults(smollm2_dir, tiny_model_dir, tmp_path):
+    """A user's own directory holding SmolLM2 (any name) trains with smollm2's measured recipe, not the paper's;
+    so does a LoRA adapter whose base is that directory. The shape, not the name, decides."""
+    import json
+    import shutil
+
+    copy = tmp_path / "my-model"
+    copy.mkdir()
+    shutil.copy(smollm2_dir / "config.json", copy / "config.json")
+    assert model_defaults(str(copy)) == model_defaults("smollm2") != model_defaults("some/model")
+    artifact_like = tmp_path / "export"
+    (artifact_like / "model").mkdir(parents=True)
+    shutil.copy(smollm2_dir / "config.json", artifact_like / "model" / "config.json")
+    assert model_defaults(str(artifact_like)) == model_defaults("smollm2")
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(copy)}))
+    assert model_defaults(str(adapter)) == model_defaults("smollm2")
+    llama = {"base_model_name_or_path": "meta-llama/Llama-2-7b-chat-hf"}
+    (adapter / "adapter_config.json").write_text(json.dumps(llama))
+    assert model_defaults(str(adapter))["lr"] == 5e-5
+    # another shape (the random tiny model) or an unreadable config: the paper's recipe
+    assert model_defaults(str(tiny_model_dir)) == model_defaults("some/model")
+    (copy / "config.json").write_text("{not json")
+    assert model_defaults(str(copy)) == model_defaults("some/model")
     assert pick_dtype(None, "cpu") == torch.float32 and pick_dtype("bf16", "cpu") == torch.bfloat16
 
 

@@ -18,6 +18,8 @@ class ModelAlias:
     hf_id: str
     description: str
     defaults: dict[str, Any] = field(default_factory=dict)
+    # config.json values that identify these weights in a local directory (a copy of the model gets its defaults)
+    shape: dict[str, Any] = field(default_factory=dict)
 
 
 ALIASES: dict[str, ModelAlias] = {
@@ -28,13 +30,15 @@ ALIASES: dict[str, ModelAlias] = {
         # L_f + L_r, 3 epochs of 8 x 4) the 135M model over-refuses (held-out RA, English: marie-curie 73.3,
         # taylor-swift 39.3) and trains 1.4x longer; a larger step, L_r weighted 2 and 8-example steps refuse less.
         {"lr": 1e-4, "retain_weight": 2.0, "epochs": 2.0, "grad_accum": 1},
+        {"model_type": "llama", "hidden_size": 576, "num_hidden_layers": 30, "vocab_size": 49152},
     ),
     "llama2": ModelAlias(
-        "llama2", "hub", "meta-llama/Llama-2-7b-chat-hf", "Llama-2-7b-chat (paper backbone)", {"lr": 5e-5}
+        "llama2", "hub", "meta-llama/Llama-2-7b-chat-hf", "Llama-2-7b-chat (paper backbone)", {"lr": 5e-5},
+        {"model_type": "llama", "hidden_size": 4096, "num_hidden_layers": 32, "vocab_size": 32000},
     ),
     "mistral": ModelAlias(
         "mistral", "hub", "mistralai/Mistral-7B-Instruct-v0.2", "Mistral-7B-Instruct-v0.2 (paper backbone)",
-        {"lr": 1e-5},
+        {"lr": 1e-5}, {"model_type": "mistral", "hidden_size": 4096, "num_hidden_layers": 32, "vocab_size": 32000},
     ),
     "tiny": ModelAlias(
         "tiny", "random", "snap/tiny-random-llama",
@@ -182,15 +186,38 @@ def _check_base(ref: str, root: str, recorded: str | None) -> None:
 def model_defaults(name: str) -> dict[str, Any]:
     """Training defaults for a model: {"lr", "retain_weight", "epochs", "grad_accum"}; `snap train` uses them for
     the options left unset. The paper's recipe (lr 5e-5 llama2, 1e-5 mistral, 2e-5 other models; L_f + L_r; 3 epochs
-    of 8 x 4) except where a model's own was measured (smollm2). A hub id or a name containing one gets that alias's
-    defaults; anything else the generic ones."""
-    if name in ALIASES:
-        return {**GENERIC_DEFAULTS, **ALIASES[name].defaults}
+    of 8 x 4) except where a model's own was measured (smollm2). An alias, its hub id or a name containing one gets
+    that alias's defaults; so does a local directory whose config.json has an alias's shape (model type, width,
+    depth, vocabulary), or a LoRA adapter directory whose base model does; anything else the generic ones."""
+    alias = ALIASES.get(name) or _alias_of_name(name) or _alias_of_dir(Path(name).expanduser())
+    return {**GENERIC_DEFAULTS, **alias.defaults} if alias else dict(GENERIC_DEFAULTS)
+
+
+def _alias_of_name(name: str) -> ModelAlias | None:
     low = name.lower()
-    for a in ALIASES.values():
-        if a.hf_id.lower() == low or a.hf_id.lower() in low:
-            return {**GENERIC_DEFAULTS, **a.defaults}
-    return dict(GENERIC_DEFAULTS)
+    return next((a for a in ALIASES.values() if a.hf_id.lower() in low), None)
+
+
+def _alias_of_dir(p: Path, depth: int = 0) -> ModelAlias | None:
+    """The alias whose `shape` a local model directory's config.json matches (unreadable or foreign: None)."""
+    import json
+
+    for cfg_path, key in ((p / "config.json", None), (p / "model" / "config.json", None),
+                          (p / ADAPTER_CONFIG, "base_model_name_or_path")):
+        try:
+            cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(cfg, dict):
+            return None
+        if key:  # an adapter: the defaults of the model it was trained on (a chain of adapters stops after 4)
+            base = str(cfg.get(key) or "")
+            if not base or depth >= 4:
+                return None
+            return ALIASES.get(base) or _alias_of_name(base) or _alias_of_dir(Path(base).expanduser(), depth + 1)
+        return next((a for a in ALIASES.values() if a.shape and all(cfg.get(k) == v for k, v in a.shape.items())),
+                    None)
+    return None
 
 
 def embedder_path(name: str = "minilm") -> str:
