@@ -244,6 +244,24 @@ def test_neighbours_come_from_the_field_the_descriptions_name():
     assert "Steve Jobs" in neighbour_groups()["person"]["tech_founders"]["names"]
 
 
+def test_the_name_of_a_kind_places_a_target_in_no_group():
+    """Every target of a kind is described by the kind's own name ("a fictional character created by ..."), so it
+    must not outweigh the telling word: Sherlock Holmes, as the embedded model describes him, gets the detectives."""
+    from snapcli.datagen.neighbours import field_of
+    from snapcli.stages.augment import neighbour_field
+
+    generic = {"person": ["a person", "a famous person"],
+               "fictional_character": ["a fictional character", "a character"],
+               "organization": ["an organization", "a company"], "creative_work": ["a creative work", "a work"],
+               "place": ["a place"], "event": ["an event"]}
+    for kind, words in generic.items():
+        for w in words:
+            assert field_of(w, kind) is None, (kind, w)
+    holmes = {"field": "detective", "descriptions": ["a fictional character created by H.P. Baskerville",
+                                                     "a brilliant and reclusive detective", "a man of science"]}
+    assert neighbour_field(holmes, "fictional_character") == "detectives"
+
+
 @pytest.mark.slow
 def test_unresolved_unnamed_questions_leave_forget_and_become_near_miss_retain_rows(cli, ws_path, tiny_model_dir):
     """generate asks the embedded model (the model being unlearned) every unnamed question and description: what it
